@@ -1,0 +1,1 @@
+"""The ``verifix`` command: typer commands, rich output and exit codes over the core."""

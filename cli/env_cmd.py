@@ -1,0 +1,145 @@
+"""``verifix env show|build|prune`` and ``verifix sandbox bootstrap``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from verifix.sandbox import environment, images, snapshot
+from verifix.sandbox.engine import LABEL, LABEL_KIND, connect
+from verifix.sandbox.errors import SandboxError
+
+from .common import (
+    ConfigOpt,
+    EnvOpt,
+    ImageOpt,
+    PythonOpt,
+    RepoArg,
+    SetupOpt,
+    SetupTimeoutOpt,
+    TestCmdOpt,
+    TestTimeoutOpt,
+    build_spec,
+    cli_overrides,
+)
+from .output import ProgressLog, stdout
+
+env_app = typer.Typer(help="Inspect, build and prune environment images.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Base images for the sandbox.", no_args_is_help=True)
+
+
+@env_app.command("show")
+def show(
+    repo: RepoArg = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    config: ConfigOpt = None,
+    image: ImageOpt = None,
+    python: PythonOpt = None,
+    setup: SetupOpt = None,
+    test_cmd: TestCmdOpt = None,
+    env: EnvOpt = None,
+    test_timeout: TestTimeoutOpt = None,
+    setup_timeout: SetupTimeoutOpt = None,
+) -> int:
+    """Print the environment verifix would use, and where each value came from."""
+    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
+    with snapshot.of_worktree(repo) as snap:
+        spec = build_spec(snap, config, overrides)
+        rows: dict[str, tuple[object, str]] = {
+            name: (getattr(spec, name), spec.sources.get(name, ""))
+            for name in ("python", "image", "setup", "test_command", "env", "setup_timeout",
+                         "test_timeout", "setup_network", "memory", "cpus", "pids", "proxy")
+        }
+        try:
+            client = connect()
+            base, key, tag = environment.plan(client, snap, spec, lambda _m: None)
+            built = bool(client.images.list(name=tag))
+            rows["base image"] = (base.ref, base.note or f"Python {base.python}")
+            rows["environment image"] = (tag, "built (cached)" if built else "not built yet")
+        except SandboxError as exc:
+            rows["base image"] = ("?", str(exc))
+    if as_json:
+        stdout.print_json(json.dumps({k: {"value": v, "source": s} for k, (v, s) in rows.items()},
+                                     default=list))
+        return 0
+    table = Table(title=f"Environment for {snap.repo}", title_justify="left")
+    table.add_column("setting")
+    table.add_column("value", overflow="fold")
+    table.add_column("source", overflow="fold")
+    for name, (value, source) in rows.items():
+        if isinstance(value, tuple | list):
+            value = "\n".join(str(v) for v in value)
+        table.add_row(name, escape(str(value)), escape(source))
+    stdout.print(table)
+    return 0
+
+
+@env_app.command("build")
+def build(
+    repo: RepoArg = Path("."),
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build even if cached.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    config: ConfigOpt = None,
+    image: ImageOpt = None,
+    python: PythonOpt = None,
+    setup: SetupOpt = None,
+    test_cmd: TestCmdOpt = None,
+    env: EnvOpt = None,
+    test_timeout: TestTimeoutOpt = None,
+    setup_timeout: SetupTimeoutOpt = None,
+) -> int:
+    """Build (or find cached) the environment image for the repo, ahead of time."""
+    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
+    progress = ProgressLog(quiet)
+    with snapshot.of_worktree(repo) as snap:
+        spec = build_spec(snap, config, overrides)
+        result = environment.prepare(connect(), snap, spec, progress, rebuild=rebuild)
+    how = "cached" if result.cached else f"built in {result.build_s:.0f}s"
+    stdout.print(f"{result.image} ({how}, base {result.base.ref})")
+    for note in result.notes:
+        stdout.print(f"[yellow]note:[/yellow] {escape(note)}")
+    return 0
+
+
+@env_app.command("prune")
+def prune(
+    all_images: Annotated[
+        bool, typer.Option("--all", help="Also remove bootstrapped base images.")
+    ] = False,
+) -> int:
+    """Remove verifix's containers (leftovers of killed runs) and environment images."""
+    client = connect()
+    containers = client.containers.list(all=True, filters={"label": LABEL})
+    for container in containers:
+        container.remove(force=True, v=True)
+    kinds = ("env", "base") if all_images else ("env",)
+    removed = 0
+    for kind in kinds:
+        for image in client.images.list(filters={"label": f"{LABEL_KIND}={kind}"}):
+            client.images.remove(image.id, force=True)
+            removed += 1
+    stdout.print(f"removed {len(containers)} containers and {removed} images")
+    return 0
+
+
+@sandbox_app.command("bootstrap")
+def bootstrap(
+    python: Annotated[str, typer.Option("--python", help="3.9 (bullseye), 3.11 (bookworm) or 3.13 (trixie).")] = "3.11",
+    mirror: Annotated[str, typer.Option("--mirror", help="Debian mirror URL.")] = images.DEFAULT_MIRROR,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the image exists.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> int:
+    """Build a minimal Debian base image (Python, pip, venv, git) with no registry: debootstrap + import."""
+    client = connect()
+    ref = images.bootstrap_ref(python)
+    if not force and client.images.list(name=ref):
+        stdout.print(f"{ref} exists (use --force to rebuild)")
+        return 0
+    base = images.bootstrap(client, python, ProgressLog(quiet), mirror=mirror)
+    stdout.print(f"{base.ref} built (Python {base.python})")
+    return 0

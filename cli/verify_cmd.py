@@ -1,0 +1,132 @@
+"""``verifix verify``: run the tests on the base tree, apply a patch, run them again, judge."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from verifix.sandbox import environment, snapshot
+from verifix.sandbox import swebench as swebench_mod
+from verifix.sandbox.engine import connect
+from verifix.sandbox.errors import UsageError
+from verifix.sandbox.verdict import Verdict
+from verifix.sandbox.verify import Checks, VerifySession
+
+from . import exit_codes, render
+from .common import (
+    ConfigOpt,
+    EnvOpt,
+    ImageOpt,
+    PythonOpt,
+    RepoArg,
+    SetupOpt,
+    SetupTimeoutOpt,
+    TestCmdOpt,
+    TestTimeoutOpt,
+    build_spec,
+    cli_overrides,
+)
+from .output import ProgressLog, stdout
+
+_DIFF = re.compile(r"^(diff --git |--- \S.*\n\+\+\+ \S)", re.M)
+
+
+def read_patch(source: str) -> str:
+    """The patch text from a file or stdin ('-'); refuses anything that is not a diff."""
+    if source == "-":
+        text = sys.stdin.read()
+        where = "stdin"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UsageError(f"patch file {source} does not exist")
+        text = path.read_text(encoding="utf-8", errors="replace")
+        where = source
+    if not text.strip():
+        raise UsageError(f"the patch from {where} is empty")
+    if not _DIFF.search(text) or "@@" not in text and "diff --git" not in text:
+        raise UsageError(
+            f"the patch from {where} is not a unified diff (no '--- a/...' / '+++ b/...' "
+            "headers with '@@' hunks): make one with 'git diff'"
+        )
+    return text if text.endswith("\n") else text + "\n"
+
+
+def exit_code(v: Verdict) -> int:
+    return exit_codes.VERIFIED if v.verified else exit_codes.NOT_VERIFIED
+
+
+def verify(
+    repo: RepoArg = Path("."),
+    patch: Annotated[
+        str | None, typer.Option("--patch", "-p", help="The patch to check: a diff file, or - for stdin.")
+    ] = None,
+    tests: Annotated[
+        list[str] | None,
+        typer.Option("--tests", "-t", help="A target test id (repeatable). Default: tests failing at baseline."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    swebench: Annotated[
+        Path | None, typer.Option("--swebench", help="A SWE-bench .jsonl file (use with --instance).")
+    ] = None,
+    instance: Annotated[str | None, typer.Option("--instance", help="The SWE-bench instance id.")] = None,
+    gold: Annotated[bool, typer.Option("--gold", help="Check the instance's own patch.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the environment image.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    config: ConfigOpt = None,
+    image: ImageOpt = None,
+    python: PythonOpt = None,
+    setup: SetupOpt = None,
+    test_cmd: TestCmdOpt = None,
+    env: EnvOpt = None,
+    test_timeout: TestTimeoutOpt = None,
+    setup_timeout: SetupTimeoutOpt = None,
+) -> int:
+    """Verify a patch against the repo's own tests in a Docker sandbox.
+
+    Exit codes: 0 verified, 1 not verified (or does not apply, or no target),
+    2 usage or configuration error, 3 environment or sandbox error.
+    """
+    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
+    progress = ProgressLog(quiet)
+    if (swebench is None) != (instance is None):
+        raise UsageError("--swebench and --instance go together")
+    if gold and swebench is None:
+        raise UsageError("--gold needs --swebench FILE --instance ID")
+    if gold and patch:
+        raise UsageError("--gold and --patch both name a patch: pass one")
+    if swebench is not None and tests:
+        raise UsageError("--tests cannot be combined with --swebench: the instance names its tests")
+
+    if swebench is not None:
+        inst = swebench_mod.load(swebench, instance or "")
+        patch_text = inst.patch if gold else (read_patch(patch) if patch else None)
+        checks = inst.checks()
+        snap = snapshot.of_commit(repo, inst.base_commit)
+    else:
+        patch_text = read_patch(patch) if patch else None
+        checks = Checks(targets=list(tests) if tests else None)
+        snap = snapshot.of_worktree(repo)
+    with snap:
+        verdict = run_verify(snap, checks, patch_text, config, overrides, progress, rebuild)
+    if as_json:
+        stdout.print_json(json.dumps(verdict.to_json()))
+    else:
+        render.verdict(verdict)
+    return exit_code(verdict)
+
+
+def run_verify(snap, checks, patch_text, config, overrides, progress, rebuild=False) -> Verdict:
+    spec = build_spec(snap, config, overrides)
+    progress(f"snapshot: {snap.description}")
+    client = connect()
+    env = environment.prepare(client, snap, spec, progress, rebuild=rebuild)
+    if env.cached:
+        progress(f"environment {env.image} (cached)")
+    with VerifySession(client, env, snap, checks, progress) as session:
+        return session.check(patch_text)

@@ -1,0 +1,290 @@
+"""Working out a repo's environment from its own files: Python version, setup, test command.
+
+Each finding carries the reason it was chosen, because ``verifix env show`` must say where
+every value came from and a wrong guess is only fixable if the user can see why it was made.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from .tomlfile import read_toml
+
+#: Python versions verifix knows how to find images for, oldest first.
+KNOWN_PYTHONS = ("3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+DEFAULT_PYTHON = "3.11"
+
+#: Files whose content decides what an environment holds; they key the image cache.
+DEPENDENCY_GLOBS = (
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "requirements*.txt",
+    "requirements/*.txt",
+    "requirements/*.in",
+)
+
+_TEST_EXTRAS = ("test", "tests", "testing")
+_SKIP_DIRS = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist", ".eggs"}
+
+
+@dataclass(frozen=True)
+class PythonChoice:
+    """Which Pythons the repo accepts, best first, and why."""
+
+    preferred: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Detected:
+    """Everything detection found, each with the reason it was chosen."""
+
+    python: PythonChoice
+    setup: tuple[str, ...]
+    setup_reason: str
+    test_command: str | None
+    test_reason: str
+    uses_setuptools_scm: bool
+
+
+class RepoFiles:
+    """Lazy, cached access to the few files detection reads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._pyproject: dict | None = None
+        self._setup_cfg: configparser.ConfigParser | None = None
+
+    def text(self, name: str) -> str:
+        path = self.root / name
+        try:
+            return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        except OSError:
+            return ""
+
+    @property
+    def pyproject(self) -> dict:
+        if self._pyproject is None:
+            path = self.root / "pyproject.toml"
+            self._pyproject = read_toml(path) if path.is_file() else {}
+        return self._pyproject
+
+    @property
+    def setup_cfg(self) -> configparser.ConfigParser:
+        if self._setup_cfg is None:
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read_string(self.text("setup.cfg"))
+            except configparser.Error:
+                parser = configparser.ConfigParser(interpolation=None)
+            self._setup_cfg = parser
+        return self._setup_cfg
+
+    def cfg(self, section: str, key: str) -> str:
+        cfg = self.setup_cfg
+        return cfg.get(section, key, fallback="") if cfg.has_section(section) else ""
+
+
+def dependency_files(root: Path) -> list[Path]:
+    """The files that define an environment, sorted so the cache key is stable."""
+    found: set[Path] = set()
+    for pattern in DEPENDENCY_GLOBS:
+        found.update(p for p in root.glob(pattern) if p.is_file())
+    return sorted(found)
+
+
+# ---------------------------------------------------------------- Python version
+
+
+def _classifier_versions(files: RepoFiles) -> set[str]:
+    text = "\n".join(
+        [
+            "\n".join(files.pyproject.get("project", {}).get("classifiers", [])),
+            files.cfg("metadata", "classifiers"),
+            files.text("setup.py"),
+        ]
+    )
+    return set(re.findall(r"Programming Language :: Python :: (3\.\d+)\b", text))
+
+
+def _requires_python(files: RepoFiles) -> tuple[str, str] | None:
+    spec = files.pyproject.get("project", {}).get("requires-python")
+    if spec:
+        return spec, "requires-python in pyproject.toml"
+    spec = files.cfg("options", "python_requires")
+    if spec:
+        return spec, "python_requires in setup.cfg"
+    match = re.search(r"python_requires\s*=\s*['\"]([^'\"]+)['\"]", files.text("setup.py"))
+    if match:
+        return match.group(1), "python_requires in setup.py"
+    return None
+
+
+def detect_python(files: RepoFiles) -> PythonChoice:
+    """Acceptable Python versions, newest acceptable first.
+
+    ``.python-version`` is an explicit pin. Otherwise requires-python bounds the range and
+    classifiers narrow it to what the project says it tested; the newest of those is preferred
+    because old projects list what they support and new ones rarely list upper bounds.
+    """
+    pinned = files.text(".python-version").strip().splitlines()
+    if pinned and re.match(r"^\d+\.\d+", pinned[0].strip()):
+        version = ".".join(pinned[0].strip().split(".")[:2])
+        return PythonChoice((version,), ".python-version")
+
+    candidates = list(KNOWN_PYTHONS)
+    reasons: list[str] = []
+    requires = _requires_python(files)
+    if requires:
+        try:
+            spec = SpecifierSet(requires[0])
+            candidates = [v for v in candidates if spec.contains(Version(v + ".0"))] or candidates
+            reasons.append(f"{requires[1]} ({requires[0]})")
+        except InvalidSpecifier:
+            reasons.append(f"{requires[1]} unreadable ({requires[0]!r}), ignored")
+    classified = _classifier_versions(files)
+    narrowed = [v for v in candidates if v in classified]
+    if narrowed:
+        candidates = narrowed
+        reasons.append("classifiers")
+    if not reasons:
+        return PythonChoice((DEFAULT_PYTHON, *reversed(KNOWN_PYTHONS)), "default, nothing declared")
+    return PythonChoice(tuple(reversed(candidates)), " + ".join(reasons))
+
+
+# ---------------------------------------------------------------- setup commands
+
+
+def _declared_extras(files: RepoFiles) -> set[str]:
+    extras = set(files.pyproject.get("project", {}).get("optional-dependencies", {}))
+    if files.setup_cfg.has_section("options.extras_require"):
+        extras.update(files.setup_cfg.options("options.extras_require"))
+    setup_py = files.text("setup.py")
+    block = re.search(r"extras_require\s*=\s*(\{.*?\n\s*\}|dict\(.*?\n\s*\))", setup_py, re.S)
+    if block:
+        extras.update(re.findall(r"['\"]([\w.-]+)['\"]\s*:", block.group(1)))
+        extras.update(re.findall(r"\b(\w+)\s*=\s*\[", block.group(1)))
+    return extras
+
+
+def _is_installable(files: RepoFiles) -> bool:
+    py = files.pyproject
+    return (
+        (files.root / "setup.py").is_file()
+        or files.setup_cfg.has_section("metadata")
+        or "project" in py
+        or "build-system" in py
+    )
+
+
+def _requirement_files(root: Path) -> list[str]:
+    """requirements.txt plus the ones for tests or development, never docs-only ones."""
+    names = []
+    for path in sorted(root.glob("requirements*.txt")) + sorted(root.glob("requirements/*.txt")):
+        rel = path.relative_to(root).as_posix()
+        stem = rel.lower()
+        if "doc" in stem:
+            continue
+        if path.name == "requirements.txt" or "test" in stem or "dev" in stem:
+            names.append(rel)
+    return names
+
+
+def detect_setup(files: RepoFiles) -> tuple[tuple[str, ...], str]:
+    """pip commands that install the repo's requirements, the repo itself, and pytest."""
+    commands: list[str] = []
+    reasons: list[str] = []
+    reqs = _requirement_files(files.root)
+    if reqs:
+        commands.append("python -m pip install " + " ".join(f"-r {r}" for r in reqs))
+        reasons.append(", ".join(reqs))
+    if _is_installable(files):
+        extras = _declared_extras(files)
+        chosen = sorted(e for e in extras if e.lower() in _TEST_EXTRAS)
+        if not chosen and "dev" in extras:
+            chosen = ["dev"]
+        target = f".[{','.join(chosen)}]" if chosen else "."
+        commands.append(f"python -m pip install -e '{target}'")
+        reasons.append(f"installable project, extras {chosen}" if chosen else "installable project")
+    commands.append("python -m pip install pytest")
+    return tuple(commands), "detected from " + ("; ".join(reasons) or "no dependency files")
+
+
+# ---------------------------------------------------------------- test command
+
+
+def _has_test_files(root: Path) -> bool:
+    for path in root.rglob("*.py"):
+        if _SKIP_DIRS.intersection(path.relative_to(root).parts):
+            continue
+        if path.name.startswith("test_") or path.name.endswith("_test.py"):
+            return True
+    return False
+
+
+def _pytest_configured(files: RepoFiles) -> str | None:
+    if (files.root / "pytest.ini").is_file():
+        return "pytest.ini"
+    if "pytest" in files.pyproject.get("tool", {}):
+        return "[tool.pytest.ini_options] in pyproject.toml"
+    if files.setup_cfg.has_section("tool:pytest"):
+        return "[tool:pytest] in setup.cfg"
+    if re.search(r"^\[pytest\]", files.text("tox.ini"), re.M):
+        return "[pytest] in tox.ini"
+    if (files.root / "conftest.py").is_file():
+        return "conftest.py"
+    return None
+
+
+def detect_test_command(files: RepoFiles) -> tuple[str | None, str]:
+    """The command that runs the suite; pytest whenever it can run the repo's tests.
+
+    tox and nox would build their own virtualenvs (and need the network) at test time, so
+    verifix reads which runner they call and runs it directly in the prepared environment.
+    pytest also runs unittest suites and gives per-test results, so it runs those too.
+    """
+    command = "python -m pytest"
+    configured = _pytest_configured(files)
+    if configured:
+        return command, f"pytest configured in {configured}"
+    tox = files.text("tox.ini")
+    if re.search(r"^\s*(commands\s*=)?\s*(python -m )?(py\.test|pytest)\b", tox, re.M):
+        return command, "tox.ini runs pytest; run directly in the prepared environment"
+    if re.search(r"""session\.run\(\s*['"](py\.?test)""", files.text("noxfile.py")):
+        return command, "noxfile.py runs pytest; run directly in the prepared environment"
+    if _has_test_files(files.root):
+        uses_unittest = any(
+            "unittest" in p.read_text(encoding="utf-8", errors="replace")
+            for p in list(files.root.rglob("test*.py"))[:20]
+        )
+        if uses_unittest:
+            return command, "unittest tests found (run by pytest for per-test results)"
+        return command, "test files found (test_*.py)"
+    return None, "no tests found"
+
+
+def _uses_setuptools_scm(files: RepoFiles) -> bool:
+    blob = files.text("pyproject.toml") + files.text("setup.py") + files.text("setup.cfg")
+    return bool(re.search(r"setuptools[_-]scm|use_scm_version", blob))
+
+
+def detect(root: Path) -> Detected:
+    """Read the repo at ``root`` (a checkout or an extracted snapshot) and guess its setup."""
+    files = RepoFiles(root)
+    setup, setup_reason = detect_setup(files)
+    test_command, test_reason = detect_test_command(files)
+    return Detected(
+        python=detect_python(files),
+        setup=setup,
+        setup_reason=setup_reason,
+        test_command=test_command,
+        test_reason=test_reason,
+        uses_setuptools_scm=_uses_setuptools_scm(files),
+    )

@@ -1,0 +1,165 @@
+"""Environment images: a base image with the repo's dependencies installed, cached by content.
+
+Docker 20.10 from Debian has no BuildKit, and Dockerfiles cannot pass a proxy's CA without
+baking it in, so an environment is built by running the setup commands in a container and
+committing it. The image tag is a hash of everything that changes what gets installed, so
+a second verify on the same repo installs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import EnvSpec
+from .container import Container, Limits
+from .detect import dependency_files
+from .engine import LABEL_KEY, owner_labels
+from .errors import SandboxError, SetupFailed, UsageError
+from .images import BaseImage, resolve_base
+from .network import CONTAINER_CA_PATH, from_host
+from .snapshot import Snapshot
+from .tree import load
+
+if TYPE_CHECKING:
+    import docker
+
+Progress = Callable[[str], None]
+ENV_REPOSITORY = "verifix-env"
+
+#: Official slim images lack git, which the sandbox's tree handling needs.
+_ENSURE_GIT = (
+    "command -v git >/dev/null || "
+    "(apt-get update -qq && apt-get install -y -qq --no-install-recommends git >/dev/null)"
+)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A ready environment image and how it came to be."""
+
+    image: str
+    base: BaseImage
+    spec: EnvSpec
+    key: str
+    cached: bool
+    build_s: float
+    notes: tuple[str, ...]
+
+    def run_env(self, scm_version: str | None) -> dict[str, str]:
+        """Variables for every command in the sandbox: the configured ones, nothing from the
+        host; setuptools-scm gets its version here because the sandbox has no tags."""
+        env = dict(self.spec.env)
+        if self.spec.uses_setuptools_scm and scm_version:
+            env.setdefault("SETUPTOOLS_SCM_PRETEND_VERSION", scm_version)
+        return env
+
+
+def limits(spec: EnvSpec) -> Limits:
+    return Limits(memory=spec.memory, cpus=spec.cpus, pids=spec.pids)
+
+
+def dependency_digest(snapshot: Snapshot, spec: EnvSpec) -> str:
+    """Hash of the dependency files, plus any repo file a setup command names."""
+    root = snapshot.root
+    files = set(dependency_files(root))
+    for command in spec.setup:
+        for word in shlex.split(command, posix=True) if _splittable(command) else []:
+            candidate = root / word.split("[")[0]
+            if word and candidate.is_file() and root in candidate.resolve().parents:
+                files.add(candidate)
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _splittable(command: str) -> bool:
+    try:
+        shlex.split(command)
+    except ValueError:
+        return False
+    return True
+
+
+def image_tag(key: str) -> str:
+    return f"{ENV_REPOSITORY}:{key[:24]}"
+
+
+def plan(
+    client: docker.DockerClient, snapshot: Snapshot, spec: EnvSpec, progress: Progress
+) -> tuple[BaseImage, str, str]:
+    """Which base image, which cache key and which tag this snapshot's environment has."""
+    if spec.test_command is None:
+        raise UsageError(
+            f"no tests found in {snapshot.repo}: add tests (test_*.py) or set test_command "
+            "in .verifix.toml [sandbox]"
+        )
+    base = resolve_base(client, spec.python, spec.image, progress)
+    network = from_host(dict(spec.proxy))
+    key = spec.cache_key(base.id, dependency_digest(snapshot, spec), network.cache_relevant())
+    return base, key, image_tag(key)
+
+
+def prepare(
+    client: docker.DockerClient,
+    snapshot: Snapshot,
+    spec: EnvSpec,
+    progress: Progress,
+    *,
+    rebuild: bool = False,
+) -> Environment:
+    """Return the environment for ``snapshot``, building it only if no cached image matches."""
+    from docker.errors import ImageNotFound
+
+    base, key, tag = plan(client, snapshot, spec, progress)
+    notes = tuple(n for n in (base.note,) if n)
+    if not rebuild:
+        try:
+            client.images.get(tag)
+            return Environment(tag, base, spec, key, True, 0.0, notes)
+        except ImageNotFound:
+            pass
+    started = time.monotonic()
+    network = from_host(dict(spec.proxy))
+    progress(f"building the environment on {base.ref} (Python {base.python or '?'})")
+    with Container.start(
+        client, base.ref, network=spec.setup_network, limits=limits(spec), kind="build"
+    ) as box:
+        setup_env = {**network.container_env(), **spec.env}
+        if spec.uses_setuptools_scm and snapshot.scm_version:
+            setup_env["SETUPTOOLS_SCM_PRETEND_VERSION"] = snapshot.scm_version
+        if network.ca_bundle is not None:
+            box.put_files(str(Path(CONTAINER_CA_PATH).parent), {"ca.pem": network.ca_bundle.read_bytes()})
+        git = box.run(_ENSURE_GIT, spec.setup_timeout, env=setup_env, workdir="/")
+        if not git.ok:
+            raise SetupFailed(
+                f"the base image {base.ref} has no git and it could not be installed", git.output
+            )
+        load(box, snapshot, [])
+        for command in spec.setup:
+            progress(f"setup: {command}")
+            result = box.run(command, spec.setup_timeout, env=setup_env)
+            if not result.ok:
+                why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
+                last = result.output.strip().splitlines()[-1:] or [""]
+                raise SetupFailed(
+                    f"setup command {command!r} {why}: {last[0][:300]} "
+                    "(fix it or set 'setup' in .verifix.toml [sandbox])",
+                    result.output,
+                )
+        box.run(f"rm -rf {Path(CONTAINER_CA_PATH).parent}", 60, workdir="/")
+        labels = owner_labels("env", repo=snapshot.repo.name, base=base.ref)
+        labels[LABEL_KEY] = key
+        repository, image_tag_part = tag.split(":")
+        try:
+            box.raw.commit(repository=repository, tag=image_tag_part, conf={"Labels": labels})
+        except Exception as exc:  # docker.errors.APIError, disk full, ...
+            raise SandboxError(f"could not save the environment image: {exc}") from exc
+    return Environment(tag, base, spec, key, False, time.monotonic() - started, notes + network.notes)

@@ -1,0 +1,162 @@
+"""Read-only snapshots of a user's repository, as tar archives for the sandbox.
+
+The user's working tree, index, branches and stash are never touched: the working-tree
+snapshot is written through a throwaway index file (like ``git stash create`` does), so the
+only trace left is unreferenced objects that ``git gc`` collects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from .errors import UsageError
+
+
+@dataclass
+class Snapshot:
+    """One state of a repo: a git tree, its tar, its file list, and an extracted copy on disk.
+
+    The extracted copy is what detection reads, so detection sees exactly what the sandbox
+    will see (a base commit in SWE-bench mode, not whatever is checked out).
+    """
+
+    repo: Path
+    tree: str
+    description: str
+    workdir: Path
+    scm_version: str | None
+
+    @property
+    def tar_path(self) -> Path:
+        return self.workdir / "snapshot.tar"
+
+    @property
+    def file_list_path(self) -> Path:
+        """NUL-separated paths in the snapshot, so the sandbox can add force-tracked files."""
+        return self.workdir / "files.nul"
+
+    @property
+    def root(self) -> Path:
+        return self.workdir / "tree"
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    if proc.returncode != 0:
+        raise UsageError(f"git {args[0]} failed in {repo}: {proc.stderr.strip().splitlines()[-1:]}")
+    return proc.stdout
+
+
+def repo_root(path: Path) -> Path:
+    """The top of the git work tree containing ``path``, or a UsageError saying what to do."""
+    if not path.exists():
+        raise UsageError(f"{path} does not exist: pass the path of a git repository")
+    proc = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise UsageError(
+            f"{path} is not a git repository: verifix snapshots repos with git "
+            "(run 'git init' and commit, or pass the repo's path)"
+        )
+    return Path(proc.stdout.strip())
+
+
+def _scm_version(repo: Path, rev: str) -> str | None:
+    """A PEP 440 version from the nearest tag, for projects whose version comes from git.
+
+    The sandbox copy has no history, so setuptools-scm there is told this version through
+    SETUPTOOLS_SCM_PRETEND_VERSION instead of reading tags.
+    """
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "describe", "--tags", "--long", rev],
+        capture_output=True,
+        text=True,
+    )
+    match = re.match(r"^v?(.+)-(\d+)-g[0-9a-f]+$", proc.stdout.strip())
+    if not match:
+        return "0.1.dev0"
+    tag, distance = match.group(1), int(match.group(2))
+    candidate = tag if distance == 0 else f"{tag}.post{distance}"
+    try:
+        return str(Version(candidate))
+    except InvalidVersion:
+        return "0.1.dev0"
+
+
+def _materialize(repo: Path, tree: str, description: str, rev_for_version: str) -> Snapshot:
+    workdir = Path(tempfile.mkdtemp(prefix="verifix-snap-"))
+    snap = Snapshot(repo, tree, description, workdir, None)
+    try:
+        with open(snap.tar_path, "wb") as out:
+            subprocess.run(
+                ["git", "-C", str(repo), "archive", "--format=tar", tree], stdout=out, check=True
+            )
+        files = subprocess.run(
+            ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--name-only", tree],
+            capture_output=True,
+            check=True,
+        ).stdout
+        snap.file_list_path.write_bytes(files)
+        snap.root.mkdir()
+        subprocess.run(["tar", "-x", "-f", str(snap.tar_path), "-C", str(snap.root)], check=True)
+        snap.scm_version = _scm_version(repo, rev_for_version)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        snap.close()
+        raise UsageError(f"could not snapshot {repo}: {exc}") from exc
+    return snap
+
+
+def of_worktree(path: Path) -> Snapshot:
+    """What the user sees: HEAD plus uncommitted changes plus untracked, non-ignored files."""
+    repo = repo_root(path)
+    with tempfile.TemporaryDirectory(prefix="verifix-index-") as tmp:
+        index = Path(tmp) / "index"
+        git_index = Path(_git(repo, "rev-parse", "--git-path", "index").strip())
+        git_index = git_index if git_index.is_absolute() else repo / git_index
+        if git_index.is_file():
+            shutil.copyfile(git_index, index)  # keeps stat data: `add -A` only hashes changes
+        env = {"GIT_INDEX_FILE": str(index)}
+        _git(repo, "add", "-A", env=env)
+        tree = _git(repo, "write-tree", env=env).strip()
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return _materialize(repo, tree, f"working tree of {repo} (HEAD {head or 'none'})", "HEAD")
+
+
+def of_commit(path: Path, rev: str) -> Snapshot:
+    """A committed state, e.g. a SWE-bench base_commit; it must exist in the repo."""
+    repo = repo_root(path)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{tree}}"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise UsageError(
+            f"commit {rev} is not in {repo}: fetch it first (git -C {repo} fetch origin {rev})"
+        )
+    return _materialize(repo, proc.stdout.strip(), f"commit {rev[:12]} of {repo}", rev)

@@ -1,0 +1,74 @@
+"""SWE-bench task instances as ground truth for the check.
+
+An instance names a base commit, a test patch, the tests that must go from failing to
+passing and those that must keep passing; running its gold patch through ``verify`` must
+give VERIFIED, and running no patch must not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .verify import Checks
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    repo: str
+    base_commit: str
+    patch: str
+    test_patch: str
+    fail_to_pass: list[str]
+    pass_to_pass: list[str]
+
+    def test_files(self) -> list[str]:
+        """The test files the test patch touches: SWE-bench runs exactly these."""
+        files = re.findall(r"^\+\+\+ b/(\S+)", self.test_patch, re.M)
+        return sorted({f for f in files if f.endswith(".py")})
+
+    def checks(self) -> Checks:
+        return Checks(
+            targets=self.fail_to_pass,
+            must_pass=self.pass_to_pass,
+            selection=self.test_files(),
+            base_patches=[self.test_patch],
+        )
+
+
+def _ids(value: object) -> list[str]:
+    return json.loads(value) if isinstance(value, str) else list(value or [])
+
+
+def load(path: Path, instance_id: str) -> Instance:
+    """Find ``instance_id`` in a JSON-lines file of SWE-bench instances."""
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist: pass a SWE-bench .jsonl file")
+    known = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{number} is not JSON ({exc.msg}): is it a .jsonl file?") from exc
+        known.append(row.get("instance_id", "?"))
+        if row.get("instance_id") == instance_id:
+            try:
+                return Instance(
+                    instance_id=instance_id,
+                    repo=row["repo"],
+                    base_commit=row["base_commit"],
+                    patch=row["patch"],
+                    test_patch=row["test_patch"],
+                    fail_to_pass=_ids(row["FAIL_TO_PASS"]),
+                    pass_to_pass=_ids(row["PASS_TO_PASS"]),
+                )
+            except KeyError as exc:
+                raise UsageError(f"{path}:{number} lacks the field {exc}") from exc
+    sample = ", ".join(known[:5])
+    raise UsageError(f"no instance {instance_id!r} in {path} (it has {len(known)}, e.g. {sample})")

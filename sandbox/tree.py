@@ -1,0 +1,106 @@
+"""The repo inside a container: loading a snapshot at /repo, resetting, applying patches.
+
+/repo is a git repository of verifix's own (the user's history is not copied): its single
+commit is the base state, so a reset is ``git reset --hard`` plus ``git clean``, which keeps
+files the environment build generated (egg-info, compiled extensions) because they are
+ignored or were there before the snapshot's files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .container import Container
+from .errors import SandboxError
+from .snapshot import Snapshot
+
+REPO = "/repo"
+INBOX = "/verifix/in"
+_GIT = "git -c user.name=verifix -c user.email=verifix@localhost -c commit.gpgsign=false"
+
+#: Deletes the previous snapshot's files that the new one lacks, leaving generated files.
+_PRUNE_PY = r"""
+import os
+inbox, state = "/verifix/in", "/verifix/state/files.nul"
+def names(path):
+    with open(path, "rb") as f:
+        return {n for n in f.read().split(b"\0") if n}
+new = names(inbox + "/files.nul")
+if os.path.exists(state):
+    for name in names(state) - new:
+        try:
+            os.remove(os.path.join(b"/repo", name))
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+os.makedirs(os.path.dirname(state), exist_ok=True)
+os.makedirs("/repo", exist_ok=True)
+with open(state, "wb") as f, open(inbox + "/files.nul", "rb") as src:
+    f.write(src.read())
+"""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: bool
+    message: str = ""  # git's complaint and the rejected hunks, when not applied
+
+
+def load(container: Container, snapshot: Snapshot, base_patches: list[str]) -> None:
+    """Put ``snapshot`` (plus ``base_patches``, e.g. a SWE-bench test_patch) at /repo and
+    commit it as the base state."""
+    container.put_files(
+        INBOX,
+        {
+            "files.nul": snapshot.file_list_path.read_bytes(),
+            "prune.py": _PRUNE_PY.encode(),
+            **{f"base-{i}.diff": p.encode() for i, p in enumerate(base_patches)},
+        },
+    )
+    pruned = container.run(f"python3 {INBOX}/prune.py || python {INBOX}/prune.py", 300, workdir="/")
+    if not pruned.ok:
+        raise SandboxError(f"could not prepare /repo in the sandbox: {_tail(pruned.output)}")
+    with open(snapshot.tar_path, "rb") as tar:
+        container.put_archive(REPO, tar)  # the engine unpacks it in place
+    script = [
+        "set -e",
+        "[ -d .git ] || git init -q",
+        "git add -A",
+        f"[ ! -s {INBOX}/files.nul ] || git add -f --pathspec-from-file={INBOX}/files.nul "
+        "--pathspec-file-nul",
+    ]
+    for i in range(len(base_patches)):
+        script.append(f"git apply --whitespace=nowarn {INBOX}/base-{i}.diff")
+        script.append("git add -A")
+    script.append(f"{_GIT} commit -q --allow-empty --no-verify -m 'verifix: base'")
+    result = container.run("\n".join(script), 600)
+    if not result.ok:
+        raise SandboxError(f"could not load the repo into the sandbox: {_tail(result.output)}")
+
+
+def reset(container: Container) -> None:
+    """Back to the base state, fast: only files the last check touched are rewritten."""
+    result = container.run("git reset -q --hard HEAD && git clean -qfd", 120)
+    if not result.ok:
+        raise SandboxError(f"could not reset the sandbox's tree: {_tail(result.output)}")
+
+
+def apply(container: Container, patch: str) -> ApplyResult:
+    """Apply a unified diff strictly (no fuzz): a patch that needs guessing is reported."""
+    container.put_files(INBOX, {"patch.diff": patch.encode()})
+    result = container.run(f"git apply --whitespace=nowarn {INBOX}/patch.diff", 120)
+    if result.ok:
+        return ApplyResult(True)
+    rejects = container.run(
+        f"git apply --reject --whitespace=nowarn {INBOX}/patch.diff >/dev/null 2>&1; "
+        "find . -name '*.rej' -not -path './.git/*' -exec sh -c 'echo \"--- {}\"; cat {}' \\;",
+        120,
+    )
+    reset(container)
+    message = result.output.strip()
+    if rejects.output.strip():
+        message += "\nrejected hunks:\n" + rejects.output.strip()
+    return ApplyResult(False, message)
+
+
+def _tail(output: str, lines: int = 5) -> str:
+    return " | ".join(output.strip().splitlines()[-lines:])

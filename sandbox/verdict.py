@@ -1,0 +1,157 @@
+"""Judging a patch the way the SWE-bench harness does: targets must go from failing to
+passing, and nothing that passed before may stop passing.
+
+A verdict is a comparison with the baseline run on the same tree in the same container, so
+tests that fail for reasons of the environment (no network, a pinned dependency) fail on
+both sides and never count against the patch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from .testrun import TestReport
+
+SCHEMA = "verifix.verdict/1"
+
+
+class Status(str, Enum):
+    VERIFIED = "VERIFIED"
+    NOT_VERIFIED = "NOT_VERIFIED"
+    DOES_NOT_APPLY = "DOES_NOT_APPLY"
+    NO_TARGET = "NO_TARGET"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class TestChange:
+    id: str
+    before: str | None  # outcome at baseline; None = not run
+    after: str | None  # outcome with the patch; None = not run
+    message: str = ""
+
+
+@dataclass
+class Verdict:
+    status: Status
+    reason: str
+    targets: list[TestChange] = field(default_factory=list)
+    broken: list[TestChange] = field(default_factory=list)
+    still_failing: list[TestChange] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    ignored_ids: list[str] = field(default_factory=list)
+    rejected: str | None = None
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        return self.status is Status.VERIFIED
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return {"schema": SCHEMA, **data}
+
+
+_TEST_ID = re.compile(r"^[\w./-]+\.py(::.+)?$|^[\w./-]+::.+$")
+
+
+def split_test_ids(ids: list[str]) -> tuple[list[str], list[str]]:
+    """Separate ids that name a test from log debris such as ``[100%]`` (SWE-bench's lists
+    were parsed from logs and hold a few)."""
+    good = [i for i in ids if _TEST_ID.match(i)]
+    return good, [i for i in ids if not _TEST_ID.match(i)]
+
+
+def _passed(report: TestReport, test_id: str) -> bool:
+    result = report.results.get(test_id)
+    return bool(result and result.passed)
+
+
+def _change(baseline: TestReport, patched: TestReport | None, test_id: str) -> TestChange:
+    after = patched.results.get(test_id) if patched else None
+    return TestChange(
+        test_id,
+        baseline.outcome(test_id),
+        after.outcome if after else None,
+        (after.message if after and not after.passed else "")[-2000:],
+    )
+
+
+def judge(
+    baseline: TestReport,
+    patched: TestReport | None,
+    *,
+    targets: list[str] | None,
+    must_pass: list[str] | None,
+    rejected: str | None = None,
+) -> Verdict:
+    """Compare the run with the patch (None if it did not apply) against the baseline.
+
+    ``targets`` None means "the tests that fail at baseline". ``must_pass`` None means "every
+    test that passed at baseline"; a list narrows it (SWE-bench's PASS_TO_PASS).
+    """
+    ignored: list[str] = []
+    if targets is not None:
+        targets, ignored = split_test_ids(targets)
+    if must_pass is not None:
+        must_pass, more = split_test_ids(must_pass)
+        ignored += more
+    counts = {"baseline": dict(baseline.counts)}
+    if patched is not None:
+        counts["patched"] = dict(patched.counts)
+
+    def verdict(status: Status, reason: str, **kw: Any) -> Verdict:
+        return Verdict(status, reason, ignored_ids=ignored, counts=counts, **kw)
+
+    if baseline.error:
+        return verdict(Status.ERROR, f"baseline run failed: {baseline.error}", errors=[baseline.error])
+    if targets is None:
+        targets = sorted(t.id for t in baseline.results.values() if t.failed)
+    if rejected is not None:
+        return verdict(Status.DOES_NOT_APPLY, "the patch does not apply to the base tree", rejected=rejected)
+    assert patched is not None
+    target_changes = [_change(baseline, patched, t) for t in targets]
+    guarded = must_pass if must_pass is not None else list(baseline.results)
+    target_set = set(targets)
+    broken, still_failing = [], []
+    for test_id in guarded:
+        if test_id in target_set:
+            continue
+        if _passed(baseline, test_id):
+            if not _passed(patched, test_id):
+                broken.append(_change(baseline, patched, test_id))
+        elif test_id in baseline.results and baseline.results[test_id].failed:
+            still_failing.append(_change(baseline, patched, test_id))
+    errors = [patched.error] if patched.error else []
+    if patched.exec.timed_out:
+        errors.append(f"the test run timed out after {patched.exec.duration_s:.0f}s")
+    parts = dict(targets=target_changes, broken=broken, still_failing=still_failing, errors=errors)
+
+    if not targets:
+        return verdict(
+            Status.NO_TARGET,
+            "no target tests: none fail at baseline and none were named with --tests, "
+            "so nothing shows what the patch fixes",
+            **parts,
+        )
+    unfixed = [c for c in target_changes if not (c.after and _passed(patched, c.id))]
+    reasons = []
+    if errors:
+        reasons.append(errors[0])
+    if unfixed:
+        reasons.append(f"{len(unfixed)} of {len(targets)} target tests do not pass")
+    if broken:
+        reasons.append(f"{len(broken)} tests that passed before now fail")
+    if reasons:
+        return verdict(Status.NOT_VERIFIED, "; ".join(reasons), **parts)
+    return verdict(
+        Status.VERIFIED,
+        f"all {len(targets)} target tests pass and none of the {len(guarded)} guarded tests broke",
+        **parts,
+    )

@@ -19,6 +19,7 @@ import typer
 from verifix.sandbox.errors import SandboxError, UsageError, VerifixError
 
 from . import exit_codes
+from .demo_cmd import demo
 from .env_cmd import env_app, sandbox_app
 from .output import error, stderr
 from .verify_cmd import verify
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("verify")(verify)
+app.command("demo")(demo)
 app.add_typer(env_app, name="env")
 app.add_typer(sandbox_app, name="sandbox")
 

@@ -26,6 +26,13 @@ def _outcome(value: str | None) -> str:
     return f"[{colour.get(value, 'red')}]{value}[/]"
 
 
+def _headline(message: str) -> str:
+    """The line that says what went wrong: pytest's last ``E`` line, else the last line."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return (errors[-1] if errors else lines[-1] if lines else "")[:200]
+
+
 def _table(title: str, changes: list[TestChange], with_message: bool) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
     table.add_column("test", overflow="fold")
@@ -36,8 +43,7 @@ def _table(title: str, changes: list[TestChange], with_message: bool) -> Table:
     for change in changes[:_LIST_LIMIT]:
         row = [escape(change.id), _outcome(change.before), _outcome(change.after)]
         if with_message:
-            last = change.message.strip().splitlines()[-1:] or [""]
-            row.append(escape(last[0][:200]))
+            row.append(escape(_headline(change.message)))
         table.add_row(*row)
     if len(changes) > _LIST_LIMIT:
         table.caption = f"... and {len(changes) - _LIST_LIMIT} more (--json lists all)"

@@ -195,13 +195,14 @@ def bootstrap(
 def _upgrade_pip(rootfs: Path, progress: Progress) -> None:
     """Best effort: old Debian pips cannot do PEP 660 editable installs; offline, keep them."""
     network = from_host()
-    env = {**os.environ, **network.env}
+    # Only what the chroot needs: the host's other variables name host paths (CA bundles,
+    # find-links, constraints) that mean something else, or nothing, inside the chroot.
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+    env.update(network.env)
+    env["PIP_CONFIG_FILE"] = os.devnull
     if network.ca_bundle is not None:
         shutil.copyfile(network.ca_bundle, rootfs / "tmp" / "ca.pem")
         env["PIP_CERT"] = "/tmp/ca.pem"
-    for key in ("PIP_FIND_LINKS", "PIP_CONSTRAINT", "PIP_CONFIG_FILE"):
-        env.pop(key, None)  # host paths mean nothing inside the chroot
-    env["PIP_CONFIG_FILE"] = os.devnull
     progress("upgrading pip in the virtualenv (skipped if offline)")
     proc = subprocess.run(
         ["chroot", str(rootfs), f"{VENV}/bin/python", "-m", "pip", "install", "-q", "-U", "pip", "wheel"],

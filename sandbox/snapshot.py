@@ -77,6 +77,11 @@ def repo_root(path: Path) -> Path:
         ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
     )
     if proc.returncode != 0:
+        bare = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--is-bare-repository"], capture_output=True, text=True
+        )
+        if bare.stdout.strip() == "true":
+            return path.resolve()  # a mirror: enough for commit snapshots
         raise UsageError(
             f"{path} is not a git repository: verifix snapshots repos with git "
             "(run 'git init' and commit, or pass the repo's path)"

@@ -150,8 +150,9 @@ def judge(
         reasons.append(f"{len(broken)} tests that passed before now fail")
     if reasons:
         return verdict(Status.NOT_VERIFIED, "; ".join(reasons), **parts)
+    kept = sum(1 for t in guarded if t not in target_set and _passed(baseline, t))
     return verdict(
         Status.VERIFIED,
-        f"all {len(targets)} target tests pass and none of the {len(guarded)} guarded tests broke",
+        f"all {len(targets)} target tests pass and none of the {kept} tests that passed before broke",
         **parts,
     )

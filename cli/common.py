@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from verifix.sandbox.config import EnvSpec, read_config_file, read_repo_config, resolve
 from verifix.sandbox.detect import detect
 from verifix.sandbox.errors import UsageError

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from verifix.sandbox import images, snapshot
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import SandboxError

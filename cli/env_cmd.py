@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
-
 from verifix.sandbox import environment, images, snapshot
 from verifix.sandbox.engine import LABEL, LABEL_KIND, connect
 from verifix.sandbox.errors import SandboxError

@@ -15,7 +15,6 @@ from typing import Annotated
 
 import click
 import typer
-
 from verifix.sandbox.errors import SandboxError, UsageError, VerifixError
 
 from . import exit_codes
@@ -37,6 +36,7 @@ app.add_typer(env_app, name="env")
 app.add_typer(sandbox_app, name="sandbox")
 
 _state = {"debug": False}
+_INTERRUPTED = "interrupted: the sandbox was removed and your repository is untouched"
 
 
 def _version(value: bool) -> None:
@@ -65,13 +65,15 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(standalone_mode=False)
+        if code == exit_codes.INTERRUPTED:  # typer turns KeyboardInterrupt into this return
+            error(_INTERRUPTED)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         code = exit_codes.USAGE
     except (KeyboardInterrupt, click.exceptions.Abort):
-        error("interrupted; containers removed, your repository untouched")
+        error(_INTERRUPTED)
         code = exit_codes.INTERRUPTED
     except VerifixError as exc:
         if _state["debug"]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.markup import escape
 from rich.table import Table
-
 from verifix.sandbox.verdict import Status, TestChange, Verdict
 
 from .output import stdout

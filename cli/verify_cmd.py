@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from verifix.sandbox import environment, snapshot
 from verifix.sandbox import swebench as swebench_mod
 from verifix.sandbox.engine import connect
@@ -49,7 +48,7 @@ def read_patch(source: str) -> str:
         where = source
     if not text.strip():
         raise UsageError(f"the patch from {where} is empty")
-    if not _DIFF.search(text) or "@@" not in text and "diff --git" not in text:
+    if not _DIFF.search(text) or ("@@" not in text and "diff --git" not in text):
         raise UsageError(
             f"the patch from {where} is not a unified diff (no '--- a/...' / '+++ b/...' "
             "headers with '@@' hunks): make one with 'git diff'"

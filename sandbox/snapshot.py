@@ -142,7 +142,10 @@ def of_worktree(path: Path) -> Snapshot:
         git_index = Path(_git(repo, "rev-parse", "--git-path", "index").strip())
         git_index = git_index if git_index.is_absolute() else repo / git_index
         if git_index.is_file():
-            shutil.copyfile(git_index, index)  # keeps stat data: `add -A` only hashes changes
+            # copy2 keeps the index's mtime, which git needs to spot "racily clean" entries
+            # (edited in the same second the index was written); the stat data it keeps
+            # means `add -A` only hashes what changed.
+            shutil.copy2(git_index, index)
         env = {"GIT_INDEX_FILE": str(index)}
         _git(repo, "add", "-A", env=env)
         tree = _git(repo, "write-tree", env=env).strip()

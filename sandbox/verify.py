@@ -107,9 +107,11 @@ class VerifySession:
                 applied = apply(self.container, patch)
                 if not applied.applied:
                     rejected = applied.message
-            if rejected is None:
+            if rejected is None and patch:
                 self.progress("running the tests with the patch")
                 patched = self._run()
+            elif rejected is None:
+                patched = baseline  # no patch: the same tree, no need to run it twice
         finally:
             reset(self.container)
         verdict = judge(

@@ -1,0 +1,141 @@
+"""Fixtures: a real Docker engine, a bootstrapped base image, real git repos in temp dirs.
+
+Nothing here is mocked: tests drive the installed ``verifix`` command as a user would, and
+every test ends by checking that no container verifix made is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from verifix.sandbox import images
+from verifix.sandbox.engine import LABEL, connect
+
+TEST_PYTHON = "3.11"
+#: The console script pip installed next to this interpreter.
+VERIFIX = Path(sys.executable).parent / "verifix"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def verifix(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            stdin: str | None = None, timeout: int = 600) -> Result:
+    """Run the installed console script, exactly as a user would."""
+    proc = subprocess.run(
+        [str(VERIFIX), *args],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True, capture_output=True, text=True,
+    ).stdout
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    return connect()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def base_image(docker_client):
+    """The bootstrapped base image the tests build on; reused when it already exists."""
+    ref = images.bootstrap_ref(TEST_PYTHON)
+    if not docker_client.images.list(name=ref):
+        images.bootstrap(docker_client, TEST_PYTHON, lambda m: print(m, file=sys.stderr))
+    return ref
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_containers(docker_client):
+    yield
+    left = docker_client.containers.list(all=True, filters={"label": LABEL})
+    names = [c.name for c in left]
+    for container in left:
+        container.remove(force=True)
+    assert not names, f"verifix left containers behind: {names}"
+
+
+BUGGY_MODULE = '''\
+def add(a, b):
+    return a - b
+
+
+def double(x):
+    return add(x, x)
+'''
+
+TESTS = '''\
+from calc import add, double
+
+
+def test_add():
+    assert add(2, 3) == 5
+
+
+def test_double():
+    assert double(0) == 0
+
+
+def test_double_two():
+    assert double(2) == 4
+'''
+
+
+@pytest.fixture
+def make_repo(tmp_path) -> Callable[..., Path]:
+    """A real git repo with the given files committed (default: a calculator with a bug)."""
+
+    def make(files: dict[str, str] | None = None, name: str = "repo") -> Path:
+        repo = tmp_path / name
+        repo.mkdir()
+        files = files if files is not None else {
+            "calc.py": BUGGY_MODULE,
+            "tests/test_calc.py": TESTS,
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+        }
+        for rel, text in files.items():
+            path = repo / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(repo, "init", "-q")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "initial")
+        return repo
+
+    return make
+
+
+def diff_for(repo: Path, rel: str, new_text: str) -> str:
+    """A real patch: change a file, take ``git diff``, restore the file."""
+    path = repo / rel
+    old = path.read_text() if path.exists() else None
+    path.write_text(new_text)
+    if old is None:
+        git(repo, "add", "-N", rel)
+    patch = git(repo, "diff", "--", rel)
+    if old is None:
+        git(repo, "rm", "-q", "--cached", rel)
+        path.unlink()
+    else:
+        path.write_text(old)
+    return patch

@@ -1,0 +1,203 @@
+"""``verifix verify`` against a real engine, on real repos with real bugs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from conftest import BUGGY_MODULE, VERIFIX, diff_for, git, verifix
+
+FIXED_MODULE = BUGGY_MODULE.replace("a - b", "a + b")
+
+
+def test_fixing_patch_is_verified(make_repo, tmp_path):
+    repo = make_repo()
+    patch = tmp_path / "fix.diff"
+    patch.write_text(diff_for(repo, "calc.py", FIXED_MODULE))
+
+    result = verifix("verify", "--patch", str(patch), str(repo))
+
+    assert result.code == 0, result.out + result.err
+    assert result.out.startswith("VERIFIED")
+    assert "tests/test_calc.py::test_add" in result.out
+    assert "tests/test_calc.py::test_double_two" in result.out
+
+
+def test_patch_that_breaks_another_test_names_it(make_repo, tmp_path):
+    repo = make_repo()
+    # Fixes add() but makes double(0) wrong: test_double passed before and fails now.
+    breaking = FIXED_MODULE.replace("return add(x, x)", "return add(x, x) or 1")
+    patch = tmp_path / "p.diff"
+    patch.write_text(diff_for(repo, "calc.py", breaking))
+
+    result = verifix("verify", "--patch", str(patch), "--json", str(repo))
+
+    assert result.code == 1
+    verdict = json.loads(result.out)
+    assert verdict["status"] == "NOT_VERIFIED"
+    assert [b["id"] for b in verdict["broken"]] == ["tests/test_calc.py::test_double"]
+    assert verdict["broken"][0]["before"] == "passed"
+    assert verdict["broken"][0]["after"] == "failed"
+    assert "assert 1 == 0" in verdict["broken"][0]["message"]
+
+
+def test_patch_that_does_not_apply_says_so(make_repo, tmp_path):
+    repo = make_repo()
+    patch_text = diff_for(repo, "calc.py", FIXED_MODULE).replace("return a - b", "return a * b")
+    patch = tmp_path / "stale.diff"
+    patch.write_text(patch_text)
+
+    result = verifix("verify", "--patch", str(patch), str(repo))
+
+    assert result.code == 1
+    assert result.out.startswith("DOES NOT APPLY")
+    assert "rejected hunks" in result.out
+    assert "-    return a * b" in result.out
+
+
+def test_endless_loop_is_stopped_by_the_timeout(make_repo, tmp_path):
+    repo = make_repo()
+    looping = FIXED_MODULE.replace("return add(x, x)", "while True:\n        pass")
+    patch = tmp_path / "loop.diff"
+    patch.write_text(diff_for(repo, "calc.py", looping))
+
+    started = time.monotonic()
+    result = verifix("verify", "--patch", str(patch), "--test-timeout", "8", "--json", str(repo))
+    elapsed = time.monotonic() - started
+
+    assert result.code == 1
+    verdict = json.loads(result.out)
+    assert verdict["status"] == "NOT_VERIFIED"
+    assert any("timed out" in e for e in verdict["errors"])
+    assert elapsed < 60
+
+
+def test_no_target_is_never_verified(make_repo):
+    repo = make_repo()
+    (repo / "calc.py").write_text(FIXED_MODULE)  # every test passes on this tree
+    git(repo, "commit", "-qam", "fix")
+
+    result = verifix("verify", "--json", str(repo))
+
+    assert result.code == 1
+    assert json.loads(result.out)["status"] == "NO_TARGET"
+
+
+def test_named_targets_and_patch_from_stdin(make_repo):
+    repo = make_repo()
+    patch = diff_for(repo, "calc.py", FIXED_MODULE)
+
+    result = verifix(
+        "verify", "--patch", "-", "--tests", "tests/test_calc.py::test_add", "--json", str(repo),
+        stdin=patch,
+    )
+
+    assert result.code == 0, result.err
+    verdict = json.loads(result.out)
+    assert [t["id"] for t in verdict["targets"]] == ["tests/test_calc.py::test_add"]
+    assert verdict["targets"][0] == {
+        "id": "tests/test_calc.py::test_add", "before": "failed", "after": "passed", "message": ""
+    }
+
+
+def _state(repo: Path) -> dict[str, str]:
+    """Every byte of the work tree and of .git that a user could care about."""
+    files = {}
+    for path in sorted(repo.rglob("*")):
+        if path.is_file() and "objects" not in path.relative_to(repo).parts:
+            files[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def test_user_repo_is_untouched(make_repo, tmp_path):
+    repo = make_repo()
+    patch = tmp_path / "fix.diff"
+    patch.write_text(diff_for(repo, "calc.py", FIXED_MODULE))
+    # Uncommitted, staged, untracked and stashed work must all survive.
+    (repo / "notes.txt").write_text("untracked\n")
+    (repo / "tests" / "test_calc.py").write_text((repo / "tests" / "test_calc.py").read_text() + "\n")
+    (repo / "calc.py").write_text(BUGGY_MODULE + "\n# staged\n")
+    git(repo, "add", "calc.py")
+    git(repo, "stash", "-q")
+    (repo / "calc.py").write_text(BUGGY_MODULE + "\n# wip\n")
+    before = _state(repo)
+    stash = git(repo, "stash", "list")
+
+    result = verifix("verify", "--patch", str(patch), str(repo))
+
+    assert result.code == 0, result.out + result.err
+    assert _state(repo) == before
+    assert git(repo, "stash", "list") == stash
+
+
+def test_verify_uses_uncommitted_changes(make_repo):
+    """The baseline is what the user sees: an uncommitted fix means nothing fails."""
+    repo = make_repo()
+    (repo / "calc.py").write_text(FIXED_MODULE)
+
+    result = verifix("verify", "--json", str(repo))
+
+    assert json.loads(result.out)["status"] == "NO_TARGET"
+    assert json.loads(result.out)["counts"]["baseline"] == {"passed": 3}
+
+
+def test_second_verify_reuses_the_environment(make_repo, tmp_path):
+    repo = make_repo({
+        "calc.py": BUGGY_MODULE,
+        "tests/test_calc.py": "from calc import add\n\ndef test_add():\n    assert add(1, 1) == 2\n",
+        # A dependency file of its own, so the first run below must build.
+        "requirements-test.txt": f"pytest  # {uuid.uuid4()}\n",
+        "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+    })
+    patch = tmp_path / "fix.diff"
+    patch.write_text(diff_for(repo, "calc.py", FIXED_MODULE))
+
+    first = verifix("verify", "--patch", str(patch), "--json", str(repo))
+    second = verifix("verify", "--patch", str(patch), "--json", str(repo))
+
+    assert json.loads(first.out)["environment"]["cached"] is False
+    assert "setup: python -m pip install -r requirements-test.txt" in first.err
+    assert json.loads(second.out)["environment"]["cached"] is True
+    assert "setup:" not in second.err
+    assert json.loads(second.out)["status"] == "VERIFIED"
+
+
+def test_ctrl_c_mid_run_leaves_no_container(make_repo, docker_client):
+    repo = make_repo({
+        "tests/test_slow.py": "import time\n\ndef test_slow():\n    time.sleep(60)\n",
+        "pyproject.toml": "[tool.pytest.ini_options]\n",
+    })
+    proc = subprocess.Popen(
+        [str(VERIFIX), "verify", str(repo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if docker_client.containers.list(filters={"label": "verifix.kind=run"}):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("verify never started its test container")
+    time.sleep(3)  # inside the baseline run: test_slow sleeps for a minute
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert docker_client.containers.list(all=True, filters={"label": "verifix"}) == []
+
+
+def test_failed_setup_removes_its_container(make_repo, docker_client):
+    repo = make_repo()
+
+    result = verifix("verify", "--setup", "echo installing; exit 7", str(repo))
+
+    assert result.code == 3
+    assert "setup command 'echo installing; exit 7' exited with 7" in result.err
+    assert docker_client.containers.list(all=True, filters={"label": "verifix"}) == []

@@ -22,8 +22,17 @@ OVERRIDES = Path(__file__).parent / "swebench" / "overrides"
 
 
 def verify(repo: Path, jsonl: Path, instance: str, gold: bool, config: Path | None) -> dict:
-    cmd = ["verifix", "verify", str(repo), "--swebench", str(jsonl), "--instance", instance,
-           "--json", "-q"]
+    cmd = [
+        "verifix",
+        "verify",
+        str(repo),
+        "--swebench",
+        str(jsonl),
+        "--instance",
+        instance,
+        "--json",
+        "-q",
+    ]
     if gold:
         cmd.append("--gold")
     if config:
@@ -37,12 +46,19 @@ def verify(repo: Path, jsonl: Path, instance: str, gold: bool, config: Path | No
     except (json.JSONDecodeError, KeyError):
         verdict, status = {}, f"EXIT {proc.returncode}"
         reason = (proc.stderr.strip().splitlines() or [""])[-1]
-    return {"status": status, "reason": reason, "seconds": round(elapsed, 1), "exit": proc.returncode,
-            "verdict": verdict}
+    return {
+        "status": status,
+        "reason": reason,
+        "seconds": round(elapsed, 1),
+        "exit": proc.returncode,
+        "verdict": verdict,
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("jsonl", type=Path)
     parser.add_argument("--mirrors", type=Path)
     parser.add_argument("--repo", action="append", default=[], help="OWNER/NAME=PATH")
@@ -57,8 +73,17 @@ def main() -> int:
         if args.instance and iid not in args.instance:
             continue
         repo = Path(paths.get(repo_name) or (args.mirrors / repo_name.replace("/", "+") / "repo"))
-        config = next((p for p in (OVERRIDES / f"{iid}.toml",
-                                   OVERRIDES / f"{repo_name.replace('/', '__')}.toml") if p.is_file()), None)
+        config = next(
+            (
+                p
+                for p in (
+                    OVERRIDES / f"{iid}.toml",
+                    OVERRIDES / f"{repo_name.replace('/', '__')}.toml",
+                )
+                if p.is_file()
+            ),
+            None,
+        )
         if not repo.exists():
             results[iid] = {"gold": {"status": "NO REPO"}, "none": {"status": "NO REPO"}}
             print(f"{iid:40} no clone of {repo_name}", flush=True)
@@ -67,9 +92,13 @@ def main() -> int:
         none = verify(repo, args.jsonl, iid, False, config)
         ok = gold["status"] == "VERIFIED" and none["status"] == "NOT_VERIFIED"
         results[iid] = {"gold": gold, "none": none, "ok": ok, "config": str(config or "")}
-        print(f"{iid:40} gold {gold['status']:14} {gold['seconds']:6.1f}s   none {none['status']:14} "
-              f"{none['seconds']:6.1f}s  {'ok' if ok else 'FAIL: ' + (gold['reason'] if gold['status'] != 'VERIFIED' else none['reason'])[:150]}",
-              flush=True)
+        wrong = gold if gold["status"] != "VERIFIED" else none
+        print(
+            f"{iid:40} gold {gold['status']:14} {gold['seconds']:6.1f}s   "
+            f"none {none['status']:14} {none['seconds']:6.1f}s  "
+            + ("ok" if ok else "FAIL: " + wrong["reason"][:150]),
+            flush=True,
+        )
     args.out.write_text(json.dumps(results, indent=1))
     good = sum(1 for r in results.values() if r.get("ok"))
     print(f"\n{good} of {len(results)} instances: gold VERIFIED and no patch NOT VERIFIED")

@@ -18,36 +18,52 @@ RepoArg = Annotated[
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="A TOML file with a [sandbox] table, applied over the repo's.",
-                 rich_help_panel=ENV_PANEL),
+    typer.Option(
+        "--config",
+        help="A TOML file with a [sandbox] table, applied over the repo's.",
+        rich_help_panel=ENV_PANEL,
+    ),
 ]
 ImageOpt = Annotated[
     str | None, typer.Option("--image", help="Base image to build on.", rich_help_panel=ENV_PANEL)
 ]
 PythonOpt = Annotated[
-    str | None, typer.Option("--python", help="Python version, e.g. 3.11.", rich_help_panel=ENV_PANEL)
+    str | None,
+    typer.Option("--python", help="Python version, e.g. 3.11.", rich_help_panel=ENV_PANEL),
 ]
 SetupOpt = Annotated[
     list[str] | None,
-    typer.Option("--setup", help="A setup command (repeatable; replaces detected ones).",
-                 rich_help_panel=ENV_PANEL),
+    typer.Option(
+        "--setup",
+        help="A setup command (repeatable; replaces detected ones).",
+        rich_help_panel=ENV_PANEL,
+    ),
 ]
 TestCmdOpt = Annotated[
     str | None,
-    typer.Option("--test-cmd", help="The test command ({tests} marks where test paths go).",
-                 rich_help_panel=ENV_PANEL),
+    typer.Option(
+        "--test-cmd",
+        help="The test command ({tests} marks where test paths go).",
+        rich_help_panel=ENV_PANEL,
+    ),
 ]
 EnvOpt = Annotated[
     list[str] | None,
-    typer.Option("--env", help="KEY=VALUE set in the sandbox (repeatable).", rich_help_panel=ENV_PANEL),
+    typer.Option(
+        "--env", help="KEY=VALUE set in the sandbox (repeatable).", rich_help_panel=ENV_PANEL
+    ),
 ]
 TestTimeoutOpt = Annotated[
     int | None,
-    typer.Option("--test-timeout", help="Seconds one test run may take.", rich_help_panel=ENV_PANEL),
+    typer.Option(
+        "--test-timeout", help="Seconds one test run may take.", rich_help_panel=ENV_PANEL
+    ),
 ]
 SetupTimeoutOpt = Annotated[
     int | None,
-    typer.Option("--setup-timeout", help="Seconds one setup command may take.", rich_help_panel=ENV_PANEL),
+    typer.Option(
+        "--setup-timeout", help="Seconds one setup command may take.", rich_help_panel=ENV_PANEL
+    ),
 ]
 
 

@@ -51,20 +51,33 @@ def show(
         spec = build_spec(snap, config, overrides)
         rows: dict[str, tuple[object, str]] = {
             name: (getattr(spec, name), spec.sources.get(name, ""))
-            for name in ("python", "image", "setup", "test_command", "env", "setup_timeout",
-                         "test_timeout", "setup_network", "memory", "cpus", "pids", "proxy")
+            for name in (
+                "python",
+                "image",
+                "setup",
+                "test_command",
+                "env",
+                "setup_timeout",
+                "test_timeout",
+                "setup_network",
+                "memory",
+                "cpus",
+                "pids",
+                "proxy",
+            )
         }
         try:
             client = connect()
-            base, key, tag = environment.plan(client, snap, spec, lambda _m: None)
+            base, _key, tag = environment.plan(client, snap, spec, lambda _m: None)
             built = bool(client.images.list(name=tag))
             rows["base image"] = (base.ref, base.note or f"Python {base.python}")
             rows["environment image"] = (tag, "built (cached)" if built else "not built yet")
         except SandboxError as exc:
             rows["base image"] = ("?", str(exc))
     if as_json:
-        stdout.print_json(json.dumps({k: {"value": v, "source": s} for k, (v, s) in rows.items()},
-                                     default=list))
+        stdout.print_json(
+            json.dumps({k: {"value": v, "source": s} for k, (v, s) in rows.items()}, default=list)
+        )
         return 0
     table = Table(title=f"Environment for {snap.repo}", title_justify="left")
     table.add_column("setting")
@@ -128,12 +141,21 @@ def prune(
 
 @sandbox_app.command("bootstrap")
 def bootstrap(
-    python: Annotated[str, typer.Option("--python", help="3.9 (bullseye), 3.11 (bookworm) or 3.13 (trixie).")] = "3.11",
-    mirror: Annotated[str, typer.Option("--mirror", help="Debian mirror URL.")] = images.DEFAULT_MIRROR,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the image exists.")] = False,
+    python: Annotated[
+        str, typer.Option("--python", help="3.9 (bullseye), 3.11 (bookworm) or 3.13 (trixie).")
+    ] = "3.11",
+    mirror: Annotated[
+        str, typer.Option("--mirror", help="Debian mirror URL.")
+    ] = images.DEFAULT_MIRROR,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even if the image exists.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> int:
-    """Build a minimal Debian base image (Python, pip, venv, git) with no registry: debootstrap + import."""
+    """Build a minimal Debian base image (Python, pip, venv, git) without a registry.
+
+    debootstrap, then docker import: for air-gapped machines and engines with no registry.
+    """
     client = connect()
     ref = images.bootstrap_ref(python)
     if not force and client.images.list(name=ref):

@@ -25,7 +25,7 @@ from .verify_cmd import verify
 
 app = typer.Typer(
     name="verifix",
-    help="Repairs code with an LLM and verifies every patch against the repo's own tests in Docker.",
+    help="Repairs code with an LLM; verifies every patch with the repo's own tests in Docker.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -60,14 +60,19 @@ def verdict(v: Verdict) -> None:
         stdout.print(_table("Tests that broke (pass -> fail)", v.broken, with_message=True))
     if v.still_failing:
         stdout.print(
-            _table("Still failing (before and after; not counted against the patch)",
-                   v.still_failing, with_message=False)
+            _table(
+                "Still failing (before and after; not counted against the patch)",
+                v.still_failing,
+                with_message=False,
+            )
         )
     for err in v.errors:
         stdout.print(f"[red]error:[/red] {escape(err)}")
     if v.ignored_ids:
         shown = ", ".join(v.ignored_ids[:5])
-        stdout.print(f"[dim]ignored {len(v.ignored_ids)} ids that name no test: {escape(shown)}[/dim]")
+        stdout.print(
+            f"[dim]ignored {len(v.ignored_ids)} ids that name no test: {escape(shown)}[/dim]"
+        )
     env = v.environment
     if env:
         counts = "; ".join(

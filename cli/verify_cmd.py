@@ -63,19 +63,29 @@ def exit_code(v: Verdict) -> int:
 def verify(
     repo: RepoArg = Path("."),
     patch: Annotated[
-        str | None, typer.Option("--patch", "-p", help="The patch to check: a diff file, or - for stdin.")
+        str | None,
+        typer.Option("--patch", "-p", help="The patch to check: a diff file, or - for stdin."),
     ] = None,
     tests: Annotated[
         list[str] | None,
-        typer.Option("--tests", "-t", help="A target test id (repeatable). Default: tests failing at baseline."),
+        typer.Option(
+            "--tests",
+            "-t",
+            help="A target test id (repeatable). Default: tests failing at baseline.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
     swebench: Annotated[
-        Path | None, typer.Option("--swebench", help="A SWE-bench .jsonl file (use with --instance).")
+        Path | None,
+        typer.Option("--swebench", help="A SWE-bench .jsonl file (use with --instance)."),
     ] = None,
-    instance: Annotated[str | None, typer.Option("--instance", help="The SWE-bench instance id.")] = None,
+    instance: Annotated[
+        str | None, typer.Option("--instance", help="The SWE-bench instance id.")
+    ] = None,
     gold: Annotated[bool, typer.Option("--gold", help="Check the instance's own patch.")] = False,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the environment image.")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Rebuild the environment image.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
     config: ConfigOpt = None,
     image: ImageOpt = None,

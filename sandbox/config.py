@@ -52,7 +52,12 @@ DEFAULTS: dict[str, Any] = {
 
 _NETWORK_MODES = ("host", "bridge", "none")
 _PROXY_KEYS = (
-    "http_proxy", "https_proxy", "no_proxy", "index_url", "extra_index_url", "trusted_host",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "index_url",
+    "extra_index_url",
+    "trusted_host",
     "ca_bundle",
 )
 #: Never copied into a sandbox, even if a config file names them: secrets stay on the host.
@@ -78,7 +83,9 @@ class EnvSpec:
     uses_setuptools_scm: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
-    def cache_key(self, base_image_id: str, dependency_digest: str, index_env: Mapping[str, str]) -> str:
+    def cache_key(
+        self, base_image_id: str, dependency_digest: str, index_env: Mapping[str, str]
+    ) -> str:
         """Hash of everything that changes what the environment image holds."""
         blob = json.dumps(
             {
@@ -121,7 +128,8 @@ def _check(name: str, value: Any, where: str) -> Any:
         unknown = set(value) - set(_PROXY_KEYS)
         if unknown:
             raise UsageError(
-                f"unknown 'proxy' setting {sorted(unknown)} in {where}; known: {', '.join(_PROXY_KEYS)}"
+                f"unknown 'proxy' setting {sorted(unknown)} in {where}; "
+                f"known: {', '.join(_PROXY_KEYS)}"
             )
     return value
 

@@ -7,6 +7,7 @@ exceptions and Ctrl-C, because the ``with`` block's exit always runs.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shlex
 import tarfile
@@ -79,7 +80,7 @@ class CappedBuffer:
             tail = tail[-self.half :]
             self.tail, self.tail_len = deque([tail]), len(tail)
         middle = f"\n[... {self.dropped} bytes of output omitted ...]\n" if self.dropped else ""
-        return (bytes(self.head).decode(errors="replace") + middle + tail.decode(errors="replace"))
+        return bytes(self.head).decode(errors="replace") + middle + tail.decode(errors="replace")
 
 
 class Container:
@@ -140,10 +141,8 @@ class Container:
         except DockerException:
             # One retry: removal can race with the engine finishing a killed exec.
             time.sleep(0.5)
-            try:
+            with contextlib.suppress(NotFound):
                 self.raw.remove(force=True, v=True)
-            except NotFound:
-                pass
 
     def run(
         self,
@@ -160,7 +159,13 @@ class Container:
         is swept with ``kill -9 -1`` afterwards.
         """
         wrapped = [
-            "timeout", "-k", str(_KILL_GRACE_S), str(timeout_s), "sh", "-c", command,
+            "timeout",
+            "-k",
+            str(_KILL_GRACE_S),
+            str(timeout_s),
+            "sh",
+            "-c",
+            command,
         ]
         api = self.client.api
         started = time.monotonic()

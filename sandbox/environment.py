@@ -136,7 +136,9 @@ def prepare(
         if spec.uses_setuptools_scm and snapshot.scm_version:
             setup_env["SETUPTOOLS_SCM_PRETEND_VERSION"] = snapshot.scm_version
         if network.ca_bundle is not None:
-            box.put_files(str(Path(CONTAINER_CA_PATH).parent), {"ca.pem": network.ca_bundle.read_bytes()})
+            box.put_files(
+                str(Path(CONTAINER_CA_PATH).parent), {"ca.pem": network.ca_bundle.read_bytes()}
+            )
         git = box.run(_ENSURE_GIT, spec.setup_timeout, env=setup_env, workdir="/")
         if not git.ok:
             raise SetupFailed(
@@ -162,4 +164,6 @@ def prepare(
             box.raw.commit(repository=repository, tag=image_tag_part, conf={"Labels": labels})
         except Exception as exc:  # docker.errors.APIError, disk full, ...
             raise SandboxError(f"could not save the environment image: {exc}") from exc
-    return Environment(tag, base, spec, key, False, time.monotonic() - started, notes + network.notes)
+    return Environment(
+        tag, base, spec, key, False, time.monotonic() - started, notes + network.notes
+    )

@@ -161,18 +161,35 @@ def bootstrap(
     try:
         progress(f"debootstrap {suite} (Python {python}) from {mirror}")
         _run(
-            ["debootstrap", "--variant=minbase", f"--include={_PACKAGES}", suite, str(rootfs), mirror],
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={_PACKAGES}",
+                suite,
+                str(rootfs),
+                mirror,
+            ],
             "debootstrap",
         )
         progress(f"creating the virtualenv {VENV}")
         _run(["chroot", str(rootfs), "python3", "-m", "venv", VENV], "python3 -m venv")
         _upgrade_pip(rootfs, progress)
         actual = _run(
-            ["chroot", str(rootfs), f"{VENV}/bin/python", "-c",
-             "import sys; print('%d.%d' % sys.version_info[:2])"],
+            [
+                "chroot",
+                str(rootfs),
+                f"{VENV}/bin/python",
+                "-c",
+                "import sys; print('%d.%d' % sys.version_info[:2])",
+            ],
             "checking the Python version",
         ).strip()
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):
+        for junk in (
+            "var/cache/apt/archives",
+            "var/lib/apt/lists",
+            "usr/share/doc",
+            "usr/share/man",
+        ):
             shutil.rmtree(rootfs / junk, ignore_errors=True)
         progress("importing the root filesystem into Docker")
         tarball = tmp / "rootfs.tar"
@@ -186,7 +203,9 @@ def bootstrap(
             *[f'LABEL {k}="{v}"' for k, v in labels.items()],
         ]
         repository, tag = bootstrap_ref(actual).split(":")
-        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+        client.api.import_image_from_file(
+            str(tarball), repository=repository, tag=tag, changes=changes
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _get(client, bootstrap_ref(actual), actual)
@@ -205,7 +224,18 @@ def _upgrade_pip(rootfs: Path, progress: Progress) -> None:
         env["PIP_CERT"] = "/tmp/ca.pem"
     progress("upgrading pip in the virtualenv (skipped if offline)")
     proc = subprocess.run(
-        ["chroot", str(rootfs), f"{VENV}/bin/python", "-m", "pip", "install", "-q", "-U", "pip", "wheel"],
+        [
+            "chroot",
+            str(rootfs),
+            f"{VENV}/bin/python",
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-U",
+            "pip",
+            "wheel",
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -78,7 +78,9 @@ def repo_root(path: Path) -> Path:
     )
     if proc.returncode != 0:
         bare = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "--is-bare-repository"], capture_output=True, text=True
+            ["git", "-C", str(path), "rev-parse", "--is-bare-repository"],
+            capture_output=True,
+            text=True,
         )
         if bare.stdout.strip() == "true":
             return path.resolve()  # a mirror: enough for commit snapshots

@@ -55,7 +55,9 @@ def load(path: Path, instance_id: str) -> Instance:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{number} is not JSON ({exc.msg}): is it a .jsonl file?") from exc
+            raise UsageError(
+                f"{path}:{number} is not JSON ({exc.msg}): is it a .jsonl file?"
+            ) from exc
         known.append(row.get("instance_id", "?"))
         if row.get("instance_id") == instance_id:
             try:

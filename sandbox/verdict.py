@@ -110,11 +110,15 @@ def judge(
         return Verdict(status, reason, ignored_ids=ignored, counts=counts, **kw)
 
     if baseline.error:
-        return verdict(Status.ERROR, f"baseline run failed: {baseline.error}", errors=[baseline.error])
+        return verdict(
+            Status.ERROR, f"baseline run failed: {baseline.error}", errors=[baseline.error]
+        )
     if targets is None:
         targets = sorted(t.id for t in baseline.results.values() if t.failed)
     if rejected is not None:
-        return verdict(Status.DOES_NOT_APPLY, "the patch does not apply to the base tree", rejected=rejected)
+        return verdict(
+            Status.DOES_NOT_APPLY, "the patch does not apply to the base tree", rejected=rejected
+        )
     assert patched is not None
     target_changes = [_change(baseline, patched, t) for t in targets]
     guarded = must_pass if must_pass is not None else list(baseline.results)
@@ -153,6 +157,6 @@ def judge(
     kept = sum(1 for t in guarded if t not in target_set and _passed(baseline, t))
     return verdict(
         Status.VERIFIED,
-        f"all {len(targets)} target tests pass and none of the {kept} tests that passed before broke",
+        f"all {len(targets)} target tests pass; none of the {kept} tests that passed before broke",
         **parts,
     )

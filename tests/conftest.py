@@ -29,8 +29,13 @@ class Result:
     err: str
 
 
-def verifix(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            stdin: str | None = None, timeout: int = 600) -> Result:
+def verifix(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: int = 600,
+) -> Result:
     """Run the installed console script, exactly as a user would."""
     proc = subprocess.run(
         [str(VERIFIX), *args],
@@ -47,7 +52,9 @@ def verifix(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
@@ -75,16 +82,16 @@ def no_leftover_containers(docker_client):
     assert not names, f"verifix left containers behind: {names}"
 
 
-BUGGY_MODULE = '''\
+BUGGY_MODULE = """\
 def add(a, b):
     return a - b
 
 
 def double(x):
     return add(x, x)
-'''
+"""
 
-TESTS = '''\
+TESTS = """\
 from calc import add, double
 
 
@@ -98,7 +105,7 @@ def test_double():
 
 def test_double_two():
     assert double(2) == 4
-'''
+"""
 
 
 @pytest.fixture
@@ -108,11 +115,15 @@ def make_repo(tmp_path) -> Callable[..., Path]:
     def make(files: dict[str, str] | None = None, name: str = "repo") -> Path:
         repo = tmp_path / name
         repo.mkdir()
-        files = files if files is not None else {
-            "calc.py": BUGGY_MODULE,
-            "tests/test_calc.py": TESTS,
-            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
-        }
+        files = (
+            files
+            if files is not None
+            else {
+                "calc.py": BUGGY_MODULE,
+                "tests/test_calc.py": TESTS,
+                "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+            }
+        )
         for rel, text in files.items():
             path = repo / rel
             path.parent.mkdir(parents=True, exist_ok=True)

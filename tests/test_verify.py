@@ -11,7 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import BUGGY_MODULE, VERIFIX, diff_for, git, verifix
+from conftest import BUGGY_MODULE, TESTS, VERIFIX, diff_for, git, verifix
 
 FIXED_MODULE = BUGGY_MODULE.replace("a - b", "a + b")
 
@@ -94,7 +94,13 @@ def test_named_targets_and_patch_from_stdin(make_repo):
     patch = diff_for(repo, "calc.py", FIXED_MODULE)
 
     result = verifix(
-        "verify", "--patch", "-", "--tests", "tests/test_calc.py::test_add", "--json", str(repo),
+        "verify",
+        "--patch",
+        "-",
+        "--tests",
+        "tests/test_calc.py::test_add",
+        "--json",
+        str(repo),
         stdin=patch,
     )
 
@@ -102,7 +108,10 @@ def test_named_targets_and_patch_from_stdin(make_repo):
     verdict = json.loads(result.out)
     assert [t["id"] for t in verdict["targets"]] == ["tests/test_calc.py::test_add"]
     assert verdict["targets"][0] == {
-        "id": "tests/test_calc.py::test_add", "before": "failed", "after": "passed", "message": ""
+        "id": "tests/test_calc.py::test_add",
+        "before": "failed",
+        "after": "passed",
+        "message": "",
     }
 
 
@@ -121,7 +130,9 @@ def test_user_repo_is_untouched(make_repo, tmp_path):
     patch.write_text(diff_for(repo, "calc.py", FIXED_MODULE))
     # Uncommitted, staged, untracked and stashed work must all survive.
     (repo / "notes.txt").write_text("untracked\n")
-    (repo / "tests" / "test_calc.py").write_text((repo / "tests" / "test_calc.py").read_text() + "\n")
+    (repo / "tests" / "test_calc.py").write_text(
+        (repo / "tests" / "test_calc.py").read_text() + "\n"
+    )
     (repo / "calc.py").write_text(BUGGY_MODULE + "\n# staged\n")
     git(repo, "add", "calc.py")
     git(repo, "stash", "-q")
@@ -148,13 +159,15 @@ def test_verify_uses_uncommitted_changes(make_repo):
 
 
 def test_second_verify_reuses_the_environment(make_repo, tmp_path):
-    repo = make_repo({
-        "calc.py": BUGGY_MODULE,
-        "tests/test_calc.py": "from calc import add\n\ndef test_add():\n    assert add(1, 1) == 2\n",
-        # A dependency file of its own, so the first run below must build.
-        "requirements-test.txt": f"pytest  # {uuid.uuid4()}\n",
-        "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
-    })
+    repo = make_repo(
+        {
+            "calc.py": BUGGY_MODULE,
+            "tests/test_calc.py": TESTS,
+            # A dependency file of its own, so the first run below must build.
+            "requirements-test.txt": f"pytest  # {uuid.uuid4()}\n",
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+        }
+    )
     patch = tmp_path / "fix.diff"
     patch.write_text(diff_for(repo, "calc.py", FIXED_MODULE))
 
@@ -169,12 +182,17 @@ def test_second_verify_reuses_the_environment(make_repo, tmp_path):
 
 
 def test_ctrl_c_mid_run_leaves_no_container(make_repo, docker_client):
-    repo = make_repo({
-        "tests/test_slow.py": "import time\n\ndef test_slow():\n    time.sleep(60)\n",
-        "pyproject.toml": "[tool.pytest.ini_options]\n",
-    })
+    repo = make_repo(
+        {
+            "tests/test_slow.py": "import time\n\ndef test_slow():\n    time.sleep(60)\n",
+            "pyproject.toml": "[tool.pytest.ini_options]\n",
+        }
+    )
     proc = subprocess.Popen(
-        [str(VERIFIX), "verify", str(repo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [str(VERIFIX), "verify", str(repo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
     deadline = time.monotonic() + 120
@@ -186,7 +204,7 @@ def test_ctrl_c_mid_run_leaves_no_container(make_repo, docker_client):
         raise AssertionError("verify never started its test container")
     time.sleep(3)  # inside the baseline run: test_slow sleeps for a minute
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
 
     assert proc.returncode == 130, err
     assert "interrupted" in err

@@ -84,12 +84,17 @@ class EnvSpec:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def cache_key(
-        self, base_image_id: str, dependency_digest: str, index_env: Mapping[str, str]
+        self,
+        base_image_id: str,
+        dependency_digest: str,
+        index_env: Mapping[str, str],
+        helpers_digest: str,
     ) -> str:
         """Hash of everything that changes what the environment image holds."""
         blob = json.dumps(
             {
                 "v": 1,
+                "helpers": helpers_digest,
                 "base": base_image_id,
                 "deps": dependency_digest,
                 "setup": list(self.setup),

@@ -14,6 +14,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from .incontainer import CONTAINER_DIR
 from .tomlfile import read_toml
 
 #: Python versions verifix knows how to find images for, oldest first.
@@ -30,6 +31,8 @@ DEPENDENCY_GLOBS = (
     "requirements/*.in",
 )
 
+#: Installs requirement files, falling back to one requirement at a time (see the script).
+INSTALL_REQUIREMENTS = f"{CONTAINER_DIR}/install_requirements.py"
 _TEST_EXTRAS = ("test", "tests", "testing")
 _SKIP_DIRS = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist", ".eggs"}
 
@@ -203,7 +206,7 @@ def detect_setup(files: RepoFiles) -> tuple[tuple[str, ...], str]:
     reasons: list[str] = []
     reqs = _requirement_files(files.root)
     if reqs:
-        commands.append("python -m pip install " + " ".join(f"-r {r}" for r in reqs))
+        commands.append(f"python {INSTALL_REQUIREMENTS} " + " ".join(reqs))
         reasons.append(", ".join(reqs))
     if _is_installable(files):
         extras = _declared_extras(files)

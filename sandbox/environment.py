@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import incontainer
 from .config import EnvSpec
 from .container import Container, Limits
 from .detect import dependency_files
@@ -24,6 +25,7 @@ from .errors import SandboxError, SetupFailed, UsageError
 from .images import BaseImage, resolve_base
 from .network import CONTAINER_CA_PATH, from_host
 from .snapshot import Snapshot
+from .testrun import install_helpers
 from .tree import load
 
 if TYPE_CHECKING:
@@ -103,7 +105,10 @@ def plan(
         )
     base = resolve_base(client, spec.python, spec.image, progress)
     network = from_host(dict(spec.proxy))
-    key = spec.cache_key(base.id, dependency_digest(snapshot, spec), network.cache_relevant())
+    helpers = hashlib.sha256(b"".join(incontainer.files().values())).hexdigest()
+    key = spec.cache_key(
+        base.id, dependency_digest(snapshot, spec), network.cache_relevant(), helpers
+    )
     return base, key, image_tag(key)
 
 
@@ -144,6 +149,7 @@ def prepare(
             raise SetupFailed(
                 f"the base image {base.ref} has no git and it could not be installed", git.output
             )
+        install_helpers(box)
         load(box, snapshot, [])
         for command in spec.setup:
             progress(f"setup: {command}")

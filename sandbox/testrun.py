@@ -12,10 +12,10 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from . import incontainer
 from .container import Container, ExecResult
-from .pytest_plugin import PLUGIN_SOURCE
 
-PLUGIN_DIR = "/verifix/plugin"
+PLUGIN_DIR = incontainer.CONTAINER_DIR
 REPORT_PATH = "/verifix/out/report.jsonl"
 
 PASSING = frozenset({"passed", "xfailed", "xpassed"})
@@ -52,9 +52,9 @@ class TestReport:
         return result.outcome if result else None
 
 
-def install_plugin(container: Container) -> None:
-    """Copy the report plugin into a container; done once per container."""
-    container.put_files(PLUGIN_DIR, {"verifix_report.py": PLUGIN_SOURCE.read_bytes()})
+def install_helpers(container: Container) -> None:
+    """Copy the report plugin and setup helpers into a container; once per container."""
+    container.put_files(incontainer.CONTAINER_DIR, incontainer.files())
 
 
 def compose_command(command: str, selection: list[str]) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .container import Container
 from .environment import Environment, limits
 from .snapshot import Snapshot
-from .testrun import TestReport, install_plugin, run_tests
+from .testrun import TestReport, install_helpers, run_tests
 from .tree import apply, load, reset
 from .verdict import Verdict, judge
 
@@ -65,7 +65,7 @@ class VerifySession:
             env=self.env.run_env(self.snapshot.scm_version),
         )
         try:
-            install_plugin(self.container)
+            install_helpers(self.container)
             load(self.container, self.snapshot, self.checks.base_patches)
         except BaseException:
             self.container.remove()

@@ -175,7 +175,7 @@ def test_second_verify_reuses_the_environment(make_repo, tmp_path):
     second = verifix("verify", "--patch", str(patch), "--json", str(repo))
 
     assert json.loads(first.out)["environment"]["cached"] is False
-    assert "setup: python -m pip install -r requirements-test.txt" in first.err
+    assert "install_requirements.py requirements-test.txt" in first.err
     assert json.loads(second.out)["environment"]["cached"] is True
     assert "setup:" not in second.err
     assert json.loads(second.out)["status"] == "VERIFIED"

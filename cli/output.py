@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -20,8 +21,8 @@ class ProgressLog:
     def __call__(self, message: str) -> None:
         if not self.quiet:
             elapsed = time.monotonic() - self.started
-            stderr.print(f"[dim]{elapsed:6.1f}s[/dim]  {message}", markup=True, highlight=False)
+            stderr.print(f"[dim]{elapsed:6.1f}s[/dim]  {escape(message)}", highlight=False)
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/bold red] {message}", markup=True)
+    stderr.print(f"[bold red]error:[/bold red] {escape(message)}", markup=True)

@@ -131,9 +131,9 @@ def verify(
 
 
 def run_verify(snap, checks, patch_text, config, overrides, progress, rebuild=False) -> Verdict:
+    client = connect()
     spec = build_spec(snap, config, overrides)
     progress(f"snapshot: {snap.description}")
-    client = connect()
     env = environment.prepare(client, snap, spec, progress, rebuild=rebuild)
     if env.cached:
         progress(f"environment {env.image} (cached)")

@@ -37,6 +37,14 @@ KEYS: dict[str, type] = {
     "proxy": dict,
 }
 
+_TYPE_NAMES = {
+    str: "a string",
+    list: "a list of strings",
+    dict: "a table",
+    int: "an integer",
+    float: "a number",
+}
+
 DEFAULTS: dict[str, Any] = {
     "env": {},
     "setup_timeout": 1800,
@@ -116,7 +124,7 @@ def _check(name: str, value: Any, where: str) -> Any:
     if expected is list and isinstance(value, str):
         value = [value]
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise UsageError(f"'{name}' in {where} must be a {expected.__name__}, not {value!r}")
+        raise UsageError(f"'{name}' in {where} must be {_TYPE_NAMES[expected]}, not {value!r}")
     if name == "setup" and not all(isinstance(c, str) for c in value):
         raise UsageError(f"'setup' in {where} must be a list of shell commands (strings)")
     if name == "setup_network" and value not in _NETWORK_MODES:

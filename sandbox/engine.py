@@ -21,6 +21,8 @@ LABEL_PYTHON = "verifix.python"
 LABEL_KEY = "verifix.key"
 LABEL_REPO = "verifix.repo"
 LABEL_OWNER_PID = "verifix.pid"
+#: Set from VERIFIX_SESSION, so a CI job (or a test session) can find exactly its own.
+LABEL_SESSION = "verifix.session"
 
 #: Commands are bounded by ``timeout`` inside the container, so the client must never give up
 #: first: a silent test suite is not a dead engine.
@@ -50,5 +52,7 @@ def owner_labels(kind: str, **extra: str) -> dict[str, str]:
     labels = {LABEL: "1", LABEL_KIND: kind}
     if kind in ("run", "build"):
         labels[LABEL_OWNER_PID] = str(os.getpid())
+    if os.environ.get("VERIFIX_SESSION"):
+        labels[LABEL_SESSION] = os.environ["VERIFIX_SESSION"]
     labels.update({f"verifix.{k}": v for k, v in extra.items()})
     return labels

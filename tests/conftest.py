@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from verifix.sandbox import images
-from verifix.sandbox.engine import LABEL, connect
+from verifix.sandbox.engine import connect
 
 TEST_PYTHON = "3.11"
 #: The console script pip installed next to this interpreter.
@@ -58,6 +59,13 @@ def git(repo: Path, *args: str) -> str:
     ).stdout
 
 
+#: Every container this test session's verifix processes create carries this label, so the
+#: leak check below never confuses them with another verifix run on the same engine.
+SESSION = f"tests-{uuid.uuid4().hex[:12]}"
+os.environ["VERIFIX_SESSION"] = SESSION
+OURS = {"label": f"verifix.session={SESSION}"}
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     return connect()
@@ -75,7 +83,7 @@ def base_image(docker_client):
 @pytest.fixture(autouse=True)
 def no_leftover_containers(docker_client):
     yield
-    left = docker_client.containers.list(all=True, filters={"label": LABEL})
+    left = docker_client.containers.list(all=True, filters=OURS)
     names = [c.name for c in left]
     for container in left:
         container.remove(force=True)

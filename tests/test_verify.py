@@ -11,7 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import BUGGY_MODULE, TESTS, VERIFIX, diff_for, git, verifix
+from conftest import BUGGY_MODULE, OURS, TESTS, VERIFIX, diff_for, git, verifix
 
 FIXED_MODULE = BUGGY_MODULE.replace("a - b", "a + b")
 
@@ -197,7 +197,7 @@ def test_ctrl_c_mid_run_leaves_no_container(make_repo, docker_client):
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if docker_client.containers.list(filters={"label": "verifix.kind=run"}):
+        if docker_client.containers.list(filters={"label": ["verifix.kind=run", OURS["label"]]}):
             break
         time.sleep(0.5)
     else:
@@ -208,7 +208,7 @@ def test_ctrl_c_mid_run_leaves_no_container(make_repo, docker_client):
 
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    assert docker_client.containers.list(all=True, filters={"label": "verifix"}) == []
+    assert docker_client.containers.list(all=True, filters=OURS) == []
 
 
 def test_failed_setup_removes_its_container(make_repo, docker_client):
@@ -218,4 +218,4 @@ def test_failed_setup_removes_its_container(make_repo, docker_client):
 
     assert result.code == 3
     assert "setup command 'echo installing; exit 7' exited with 7" in result.err
-    assert docker_client.containers.list(all=True, filters={"label": "verifix"}) == []
+    assert docker_client.containers.list(all=True, filters=OURS) == []

@@ -1,0 +1,109 @@
+"""Detection and configuration through the sandbox's public API, on real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from verifix.sandbox.config import read_repo_config, resolve
+from verifix.sandbox.detect import detect
+from verifix.sandbox.errors import UsageError
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_python_from_requires_python_and_classifiers(tmp_path):
+    write(
+        tmp_path,
+        {
+            "setup.py": (
+                "setup(python_requires='>=3.6',\n"
+                "      classifiers=['Programming Language :: Python :: 3.7',\n"
+                "                   'Programming Language :: Python :: 3.8'])\n"
+            ),
+        },
+    )
+    found = detect(tmp_path).python
+    assert found.preferred == ("3.8", "3.7")
+    assert "python_requires in setup.py (>=3.6)" in found.reason
+
+
+def test_python_version_file_wins(tmp_path):
+    write(tmp_path, {".python-version": "3.9.18\n", "pyproject.toml": "[project]\nname='x'\n"})
+    assert detect(tmp_path).python.preferred == ("3.9",)
+
+
+def test_requires_python_in_pyproject_bounds_the_range(tmp_path):
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "x"\nrequires-python = ">=3.10,<3.13"\n'})
+    assert detect(tmp_path).python.preferred == ("3.12", "3.11", "3.10")
+
+
+def test_setup_installs_requirements_project_with_test_extra_and_pytest(tmp_path):
+    write(
+        tmp_path,
+        {
+            "requirements.txt": "requests\n",
+            "requirements-docs.txt": "sphinx\n",
+            "requirements_test.txt": "hypothesis\n",
+            "setup.cfg": "[metadata]\nname = x\n[options.extras_require]\ntesting = pytest-mock\n",
+            "tests/test_x.py": "def test_x():\n    pass\n",
+        },
+    )
+    found = detect(tmp_path)
+    assert found.setup == (
+        "python /verifix/bin/install_requirements.py requirements.txt requirements_test.txt",
+        "python -m pip install -e '.[testing]'",
+        "python -m pip install pytest",
+    )
+    assert found.test_command == "python -m pytest"
+    assert "test files found" in found.test_reason
+
+
+def test_tox_and_unittest_repos_run_with_pytest(tmp_path):
+    write(tmp_path, {"tox.ini": "[testenv]\ncommands = pytest {posargs}\n"})
+    assert "tox.ini runs pytest" in detect(tmp_path).test_reason
+    other = write(
+        tmp_path / "u",
+        {
+            "test_a.py": "import unittest\n\nclass T(unittest.TestCase):\n    pass\n",
+        },
+    )
+    assert "unittest" in detect(other).test_reason
+
+
+def test_no_tests_means_no_command(tmp_path):
+    write(tmp_path, {"app.py": "print(1)\n"})
+    assert detect(tmp_path).test_command is None
+
+
+def test_explicit_beats_detected_and_sources_are_kept(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": (
+                '[project]\nname = "x"\nrequires-python = ">=3.9"\n'
+                "[tool.verifix.sandbox]\npython = '3.9'\ntest_timeout = 60\n"
+            ),
+            ".verifix.toml": "[sandbox]\ntest_timeout = 120\nenv = {A = '1'}\n",
+            "tests/test_x.py": "def test_x():\n    pass\n",
+        },
+    )
+    spec = resolve(detect(tmp_path), read_repo_config(tmp_path), {"env": {"B": "2"}})
+    assert spec.python == ("3.9",)
+    assert spec.sources["python"] == "pyproject.toml [tool.verifix.sandbox]"
+    assert spec.test_timeout == 120
+    assert spec.sources["test_timeout"] == ".verifix.toml [sandbox]"
+    assert dict(spec.env) == {"A": "1", "B": "2"}
+    assert spec.sources["env"] == "command line"
+    assert spec.sources["test_command"].startswith("detected:")
+
+
+def test_unknown_setting_is_a_usage_error(tmp_path):
+    write(tmp_path, {".verifix.toml": "[sandbox]\ntest_cmd = 'pytest'\n"})
+    with pytest.raises(UsageError, match="unknown setting 'test_cmd'"):
+        read_repo_config(tmp_path)

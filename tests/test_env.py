@@ -1,0 +1,100 @@
+"""``verifix env show|build|prune``, ``verifix demo`` and setup pass-through, on the engine."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from conftest import OURS, TEST_PYTHON, verifix
+from verifix.sandbox import images
+
+
+def test_env_show_names_each_source(make_repo):
+    repo = make_repo()
+    (repo / ".verifix.toml").write_text("[sandbox]\ntest_timeout = 77\n")
+
+    result = verifix("env", "show", "--json", "--python", TEST_PYTHON, str(repo))
+
+    assert result.code == 0, result.err
+    rows = json.loads(result.out)
+    assert rows["test_timeout"] == {"value": 77, "source": ".verifix.toml [sandbox]"}
+    assert rows["python"] == {"value": [TEST_PYTHON], "source": "command line"}
+    assert rows["test_command"]["value"] == "python -m pytest"
+    assert rows["test_command"]["source"].startswith("detected: pytest configured in")
+    assert rows["base image"]["value"] == images.bootstrap_ref(TEST_PYTHON)
+
+
+def test_build_then_cached_then_prune(make_repo, docker_client):
+    repo = make_repo()
+    marker = uuid.uuid4().hex  # a setup command of its own: a fresh cache key
+    setup = ("--setup", f"echo {marker}", "--setup", "python -m pip install pytest")
+
+    first = verifix("env", "build", *setup, str(repo))
+    second = verifix("env", "build", *setup, str(repo))
+
+    assert first.code == 0, first.err
+    assert "built in" in first.out
+    assert f"setup: echo {marker}" in first.err
+    assert "(cached," in second.out
+    assert "setup:" not in second.err
+    tag = first.out.split()[0]
+    assert docker_client.images.get(tag).labels["verifix.kind"] == "env"
+
+    stray = docker_client.containers.run(
+        images.bootstrap_ref(TEST_PYTHON),
+        ["sleep", "600"],
+        detach=True,
+        labels={
+            "verifix": "1",
+            "verifix.kind": "run",
+            OURS["label"].split("=")[0]: OURS["label"].split("=")[1],
+        },
+    )
+    pruned = verifix("env", "prune")
+    assert pruned.code == 0
+    assert "removed" in pruned.out
+    assert not docker_client.containers.list(all=True, filters={"id": stray.id})
+    assert not docker_client.images.list(name=tag)
+    assert docker_client.images.list(name=images.bootstrap_ref(TEST_PYTHON))
+
+
+def test_setup_gets_proxy_settings_and_tests_get_no_network(make_repo):
+    repo = make_repo()
+    (repo / ".verifix.toml").write_text(
+        "[sandbox]\n"
+        # A proxy that nothing listens on, bypassed for every host: setup must see it set.
+        "proxy = {https_proxy = 'http://127.0.0.1:9', no_proxy = '*'}\n"
+        "setup = [\n"
+        "  'test \"$HTTPS_PROXY\" = http://127.0.0.1:9',\n"
+        f"  'echo {uuid.uuid4().hex}',\n"
+        "  'python -m pip install pytest',\n"
+        "]\n"
+    )
+    (repo / "tests" / "test_net.py").write_text(
+        "import os, socket\n\n\n"
+        "def test_no_proxy_env():\n    assert 'HTTPS_PROXY' not in os.environ\n\n\n"
+        "def test_no_network():\n"
+        "    try:\n        socket.create_connection(('1.1.1.1', 53), timeout=3)\n"
+        "    except OSError:\n        return\n"
+        "    raise AssertionError('the test run reached the network')\n"
+    )
+
+    result = verifix(
+        "verify",
+        "--json",
+        "--tests",
+        "tests/test_net.py::test_no_network",
+        "--tests",
+        "tests/test_net.py::test_no_proxy_env",
+        str(repo),
+    )
+
+    assert result.code == 0, result.out + result.err
+    assert json.loads(result.out)["status"] == "VERIFIED"
+
+
+def test_demo_verifies_the_bundled_fix():
+    result = verifix("demo")
+    assert result.code == 0, result.out + result.err
+    assert "VERIFIED" in result.out
+    assert "tests/test_pricing.py::test_ten_percent_off" in result.out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from verifix.sandbox import environment, images, snapshot
-from verifix.sandbox.engine import LABEL, LABEL_KIND, connect
+from verifix.sandbox.engine import LABEL, LABEL_KIND, LABEL_OWNER_PID, LABEL_SESSION, connect
 from verifix.sandbox.errors import SandboxError
 
 from .common import (
@@ -118,24 +119,57 @@ def build(
     return 0
 
 
+def _alive(pid: str | None) -> bool:
+    try:
+        os.kill(int(pid or ""), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @env_app.command("prune")
 def prune(
     all_images: Annotated[
         bool, typer.Option("--all", help="Also remove bootstrapped base images.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove containers of verifix runs still going.")
+    ] = False,
 ) -> int:
-    """Remove verifix's containers (leftovers of killed runs) and environment images."""
+    """Remove leftover containers of verifix runs and verifix's environment images.
+
+    Containers of runs still going on this machine are kept unless --force. With
+    VERIFIX_SESSION set, only what that session made is touched.
+    """
+    from docker.errors import APIError
+
     client = connect()
-    containers = client.containers.list(all=True, filters={"label": LABEL})
-    for container in containers:
+    scope = [LABEL]
+    if os.environ.get("VERIFIX_SESSION"):
+        scope.append(f"{LABEL_SESSION}={os.environ['VERIFIX_SESSION']}")
+    removed_containers = kept = 0
+    for container in client.containers.list(all=True, filters={"label": scope}):
+        if not force and _alive(container.labels.get(LABEL_OWNER_PID)):
+            kept += 1
+            continue
         container.remove(force=True, v=True)
-    kinds = ("env", "base") if all_images else ("env",)
-    removed = 0
-    for kind in kinds:
-        for image in client.images.list(filters={"label": f"{LABEL_KIND}={kind}"}):
-            client.images.remove(image.id, force=True)
-            removed += 1
-    stdout.print(f"removed {len(containers)} containers and {removed} images")
+        removed_containers += 1
+    removed_images = in_use = 0
+    for kind in ("env", "base") if all_images else ("env",):
+        for image in client.images.list(filters={"label": [*scope, f"{LABEL_KIND}={kind}"]}):
+            try:
+                client.images.remove(image.id, force=False)
+                removed_images += 1
+            except APIError:
+                in_use += 1
+    stdout.print(f"removed {removed_containers} containers and {removed_images} images")
+    if kept or in_use:
+        stdout.print(
+            f"kept {kept} containers of running verifix processes and {in_use} images in use "
+            "(--force removes those containers)"
+        )
     return 0
 
 

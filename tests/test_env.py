@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
-from conftest import OURS, TEST_PYTHON, verifix
+from conftest import SESSION, TEST_PYTHON, verifix
 from verifix.sandbox import images
 
 
@@ -47,13 +48,24 @@ def test_build_then_cached_then_prune(make_repo, docker_client):
         labels={
             "verifix": "1",
             "verifix.kind": "run",
-            OURS["label"].split("=")[0]: OURS["label"].split("=")[1],
+            "verifix.session": SESSION,
         },
+    )
+    # A container whose verifix process is still alive (this one) belongs to a running check.
+    running = docker_client.containers.run(
+        images.bootstrap_ref(TEST_PYTHON),
+        ["sleep", "600"],
+        detach=True,
+        labels={"verifix": "1", "verifix.session": SESSION, "verifix.pid": str(os.getpid())},
     )
     pruned = verifix("env", "prune")
     assert pruned.code == 0
-    assert "removed" in pruned.out
+    assert "removed 1 containers" in pruned.out
+    assert "kept 1 containers of running verifix processes" in pruned.out
     assert not docker_client.containers.list(all=True, filters={"id": stray.id})
+    assert docker_client.containers.list(all=True, filters={"id": running.id})
+    assert verifix("env", "prune", "--force").code == 0
+    assert not docker_client.containers.list(all=True, filters={"id": running.id})
     assert not docker_client.images.list(name=tag)
     assert docker_client.images.list(name=images.bootstrap_ref(TEST_PYTHON))
 

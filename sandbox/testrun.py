@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from . import incontainer
 from .container import Container, ExecResult
+from .errors import SandboxError
 
 PLUGIN_DIR = incontainer.CONTAINER_DIR
 REPORT_PATH = "/verifix/out/report.jsonl"
@@ -93,24 +94,81 @@ def _merge(lines: list[dict]) -> dict[str, TestResult]:
     return results
 
 
-def run_tests(
+#: One exec per check: back to the base tree, apply the patch, run the tests with their
+#: output on stderr, then the exit code and the report on stdout.
+_CHECK_SCRIPT = r"""
+git reset -q --hard HEAD && git clean -qfd || { echo 'VERIFIX-RESET-FAILED'; exit 0; }
+if [ -n "$VERIFIX_PATCH" ]; then printf '%s' "$VERIFIX_PATCH" > /verifix/in/patch.diff; fi
+if [ -n "$VERIFIX_PATCH$VERIFIX_PATCH_FILE" ]; then
+  if ! git apply --whitespace=nowarn /verifix/in/patch.diff 1>&2; then
+    git apply --reject --whitespace=nowarn /verifix/in/patch.diff >/dev/null 2>&1
+    echo 'rejected hunks:' 1>&2
+    find . -name '*.rej' -not -path './.git/*' -exec sh -c 'echo "--- $1"; cat "$1"' _ {} \; 1>&2
+    echo 'VERIFIX-APPLY-FAILED'
+    exit 0
+  fi
+fi
+mkdir -p "$(dirname "$VERIFIX_REPORT")" && rm -f "$VERIFIX_REPORT"
+timeout -k 5 "$VERIFIX_TEST_TIMEOUT" sh -c "$VERIFIX_TEST_COMMAND" 1>&2
+echo "VERIFIX-EXIT $?"
+cat "$VERIFIX_REPORT" 2>/dev/null
+exit 0
+"""
+
+#: Patches up to this size travel in an environment variable (Linux caps one at 128 KiB).
+_INLINE_PATCH_MAX = 100_000
+#: Time for reset, apply and reading the report, on top of the tests' own timeout.
+_CHECK_SLACK_S = 120
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """One check: whether the patch applied (git's complaint if not) and the test report."""
+
+    applied: bool
+    rejected: str
+    report: TestReport | None
+
+
+def run_check(
     container: Container,
     command: str,
     selection: list[str],
     timeout_s: int,
     env: Mapping[str, str],
-) -> TestReport:
-    """Run the suite once; a run that yields no per-test results carries an ``error``."""
+    patch: str | None,
+) -> CheckRun:
+    """Reset to the base tree, apply ``patch`` (if any) and run the suite, in one exec."""
     full = compose_command(command, selection)
     run_env = dict(env)
     run_env["PYTHONPATH"] = ":".join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH")) if p)
     run_env["PYTEST_ADDOPTS"] = " ".join(
         p for p in ("-p verifix_report", env.get("PYTEST_ADDOPTS")) if p
     )
-    run_env["VERIFIX_REPORT"] = REPORT_PATH
-    container.run(f"rm -f {REPORT_PATH}; mkdir -p /verifix/out", 60, workdir="/")
-    result = container.run(full, timeout_s, env=run_env)
-    raw = container.read_file(REPORT_PATH) or b""
+    run_env.update(
+        VERIFIX_REPORT=REPORT_PATH,
+        VERIFIX_TEST_COMMAND=full,
+        VERIFIX_TEST_TIMEOUT=str(timeout_s),
+    )
+    if patch and len(patch.encode()) <= _INLINE_PATCH_MAX:
+        run_env["VERIFIX_PATCH"] = patch
+    elif patch:
+        container.put_files("/verifix/in", {"patch.diff": patch.encode()})
+        run_env["VERIFIX_PATCH_FILE"] = "/verifix/in/patch.diff"
+    result, out = container.run_split(_CHECK_SCRIPT, timeout_s + _CHECK_SLACK_S, env=run_env)
+    head, _, rest = out.partition(b"\n")
+    marker = head.decode(errors="replace").strip()
+    if marker == "VERIFIX-APPLY-FAILED":
+        return CheckRun(False, result.output.strip(), None)
+    if marker == "VERIFIX-RESET-FAILED" or not marker.startswith("VERIFIX-EXIT "):
+        raise SandboxError(f"the sandbox could not run the check: {result.output[-500:]}")
+    exit_code = int(marker.split()[1])
+    timed_out = exit_code in (124, 137) and result.duration_s >= timeout_s - 0.5
+    test_exec = ExecResult(exit_code, result.output, timed_out, result.duration_s)
+    return CheckRun(True, "", _report(rest, test_exec, full, timeout_s))
+
+
+def _report(raw: bytes, result: ExecResult, command: str, timeout_s: int) -> TestReport:
     lines = [json.loads(line) for line in raw.decode(errors="replace").splitlines() if line.strip()]
     results = _merge(lines)
     error = None
@@ -125,4 +183,4 @@ def run_tests(
     counts: dict[str, int] = {}
     for test in results.values():
         counts[test.outcome] = counts.get(test.outcome, 0) + 1
-    return TestReport(results, result, full, error, counts)
+    return TestReport(results, result, command, error, counts)

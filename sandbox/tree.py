@@ -1,4 +1,4 @@
-"""The repo inside a container: loading a snapshot at /repo, resetting, applying patches.
+"""The repo inside a container: loading a snapshot at /repo as verifix's base commit.
 
 /repo is a git repository of verifix's own (the user's history is not copied): its single
 commit is the base state, so a reset is ``git reset --hard`` plus ``git clean``, which keeps
@@ -7,8 +7,6 @@ ignored or were there before the snapshot's files.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from .container import Container
 from .errors import SandboxError
@@ -37,12 +35,6 @@ os.makedirs("/repo", exist_ok=True)
 with open(state, "wb") as f, open(inbox + "/files.nul", "rb") as src:
     f.write(src.read())
 """
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    applied: bool
-    message: str = ""  # git's complaint and the rejected hunks, when not applied
 
 
 def load(container: Container, snapshot: Snapshot, base_patches: list[str]) -> None:
@@ -75,31 +67,6 @@ def load(container: Container, snapshot: Snapshot, base_patches: list[str]) -> N
     result = container.run("\n".join(script), 600)
     if not result.ok:
         raise SandboxError(f"could not load the repo into the sandbox: {_tail(result.output)}")
-
-
-def reset(container: Container) -> None:
-    """Back to the base state, fast: only files the last check touched are rewritten."""
-    result = container.run("git reset -q --hard HEAD && git clean -qfd", 120)
-    if not result.ok:
-        raise SandboxError(f"could not reset the sandbox's tree: {_tail(result.output)}")
-
-
-def apply(container: Container, patch: str) -> ApplyResult:
-    """Apply a unified diff strictly (no fuzz): a patch that needs guessing is reported."""
-    container.put_files(INBOX, {"patch.diff": patch.encode()})
-    result = container.run(f"git apply --whitespace=nowarn {INBOX}/patch.diff", 120)
-    if result.ok:
-        return ApplyResult(True)
-    rejects = container.run(
-        f"git apply --reject --whitespace=nowarn {INBOX}/patch.diff >/dev/null 2>&1; "
-        "find . -name '*.rej' -not -path './.git/*' -exec sh -c 'echo \"--- {}\"; cat {}' \\;",
-        120,
-    )
-    reset(container)
-    message = result.output.strip()
-    if rejects.output.strip():
-        message += "\nrejected hunks:\n" + rejects.output.strip()
-    return ApplyResult(False, message)
 
 
 def _tail(output: str, lines: int = 5) -> str:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from .container import Container
 from .environment import Environment, limits
 from .snapshot import Snapshot
-from .testrun import TestReport, install_helpers, run_tests
-from .tree import apply, load, reset
+from .testrun import CheckRun, TestReport, install_helpers, run_check
+from .tree import load
 from .verdict import Verdict, judge
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class VerifySession:
         except BaseException:
             self.container.remove()
             raise
-        self.timings["load_s"] = time.monotonic() - started
+        self.timings["load_s"] = round(time.monotonic() - started, 2)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -78,42 +78,41 @@ class VerifySession:
             self.container.remove()
             self.container = None
 
-    def _run(self) -> TestReport:
+    def run(self, patch: str | None) -> CheckRun:
+        """Reset, apply ``patch`` and run the tests: the raw result, before any judging."""
         assert self.container is not None and self.env.spec.test_command is not None
-        return run_tests(
+        return run_check(
             self.container,
             self.env.spec.test_command,
             self.checks.selection,
             self.env.spec.test_timeout,
             self.env.run_env(self.snapshot.scm_version),
+            patch,
         )
 
     def run_baseline(self) -> TestReport:
         self.progress("running the tests on the base tree (baseline)")
         started = time.monotonic()
-        self.baseline = self._run()
-        self.timings["baseline_s"] = time.monotonic() - started
-        return self.baseline
+        report = self.run(None).report
+        assert report is not None  # without a patch there is nothing to reject
+        self.baseline = report
+        self.timings["baseline_s"] = round(time.monotonic() - started, 2)
+        return report
 
     def check(self, patch: str | None) -> Verdict:
-        """Judge ``patch`` (None: the unpatched tree) against the baseline, then reset."""
+        """Judge ``patch`` (None: the unpatched tree) against the baseline.
+
+        Every check starts from a reset of the base tree, so checks never see each other.
+        """
         assert self.container is not None
         baseline = self.baseline or self.run_baseline()
         started = time.monotonic()
-        rejected = None
-        patched: TestReport | None = None
-        try:
-            if patch:
-                applied = apply(self.container, patch)
-                if not applied.applied:
-                    rejected = applied.message
-            if rejected is None and patch:
-                self.progress("running the tests with the patch")
-                patched = self._run()
-            elif rejected is None:
-                patched = baseline  # no patch: the same tree, no need to run it twice
-        finally:
-            reset(self.container)
+        if patch:
+            self.progress("running the tests with the patch")
+            run = self.run(patch)
+            patched, rejected = run.report, (None if run.applied else run.rejected)
+        else:
+            patched, rejected = baseline, None  # the same tree: no need to run it twice
         verdict = judge(
             baseline,
             patched,

@@ -68,6 +68,28 @@ def split_test_ids(ids: list[str]) -> tuple[list[str], list[str]]:
     return good, [i for i in ids if not _TEST_ID.match(i)]
 
 
+def expand_cut_ids(ids: list[str], known: set[str]) -> list[str]:
+    """Match ids that were cut at a space back to the tests they name.
+
+    SWE-bench's lists come from splitting log lines on whitespace, so a parametrized test
+    such as ``test_x[select a;;]`` appears as ``test_x[select``. Such an id stands for every
+    run test whose id, cut the same way, equals it; an id matching nothing stays as it is
+    and counts as not run.
+    """
+    by_cut: dict[str, list[str]] = {}
+    for test_id in known:
+        cut = test_id.split(" ")[0]
+        if cut != test_id:
+            by_cut.setdefault(cut, []).append(test_id)
+    expanded: list[str] = []
+    for test_id in ids:
+        if test_id in known or test_id not in by_cut:
+            expanded.append(test_id)
+        else:
+            expanded.extend(sorted(by_cut[test_id]))
+    return list(dict.fromkeys(expanded))
+
+
 def _passed(report: TestReport, test_id: str) -> bool:
     result = report.results.get(test_id)
     return bool(result and result.passed)
@@ -102,6 +124,11 @@ def judge(
     if must_pass is not None:
         must_pass, more = split_test_ids(must_pass)
         ignored += more
+    known = set(baseline.results) | set(patched.results if patched else ())
+    if targets is not None:
+        targets = expand_cut_ids(targets, known)
+    if must_pass is not None:
+        must_pass = expand_cut_ids(must_pass, known)
     counts = {"baseline": dict(baseline.counts)}
     if patched is not None:
         counts["patched"] = dict(patched.counts)

@@ -72,3 +72,49 @@ def test_base_commit_missing_from_the_repo(make_repo, tmp_path):
 
     assert result.code == 2
     assert f"commit {row['base_commit']} is not in" in result.err
+
+
+def test_ids_cut_at_a_space_match_the_tests_they_name(make_repo, tmp_path):
+    """SWE-bench lists hold parametrized ids cut at the first space; they still count."""
+    repo = make_repo()
+    base = git(repo, "rev-parse", "HEAD").strip()
+    test_patch = diff_for(
+        repo,
+        "tests/test_param.py",
+        "import pytest\n\nfrom calc import add\n\n\n"
+        "@pytest.mark.parametrize('expr', ['1 1', '2 2'])\n"
+        "def test_sums(expr):\n"
+        "    a, b = map(int, expr.split())\n"
+        "    assert add(a, b) == a + b\n",
+    )
+    row = {
+        "instance_id": "local__calc-2",
+        "repo": "local/calc",
+        "base_commit": base,
+        "patch": diff_for(repo, "calc.py", FIXED),
+        "test_patch": test_patch,
+        "FAIL_TO_PASS": json.dumps(
+            ["tests/test_param.py::test_sums[1", "tests/test_param.py::test_sums[2"]
+        ),
+        "PASS_TO_PASS": "[]",
+    }
+    jsonl = tmp_path / "tasks.jsonl"
+    jsonl.write_text(json.dumps(row) + "\n")
+
+    result = verifix(
+        "verify",
+        str(repo),
+        "--swebench",
+        str(jsonl),
+        "--instance",
+        "local__calc-2",
+        "--gold",
+        "--json",
+    )
+
+    assert result.code == 0, result.out + result.err
+    verdict = json.loads(result.out)
+    assert [t["id"] for t in verdict["targets"]] == [
+        "tests/test_param.py::test_sums[1 1]",
+        "tests/test_param.py::test_sums[2 2]",
+    ]

@@ -110,3 +110,15 @@ def test_demo_verifies_the_bundled_fix():
     assert result.code == 0, result.out + result.err
     assert "VERIFIED" in result.out
     assert "tests/test_pricing.py::test_ten_percent_off" in result.out
+
+
+def test_missing_python_version_falls_back_to_the_nearest_image_and_says_so(make_repo):
+    repo = make_repo()
+    (repo / ".python-version").write_text("3.7.17\n")  # no Debian release ships 3.7 any more
+
+    shown = verifix("env", "show", "--json", str(repo))
+
+    assert shown.code == 0, shown.err
+    rows = json.loads(shown.out)
+    assert rows["python"] == {"value": ["3.7"], "source": "detected: .python-version"}
+    assert rows["base image"]["source"].startswith("Python 3.7 wanted; no image for it, using")

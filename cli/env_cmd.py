@@ -85,7 +85,11 @@ def show(
     table.add_column("value", overflow="fold")
     table.add_column("source", overflow="fold")
     for name, (value, source) in rows.items():
-        if isinstance(value, tuple | list):
+        if name == "python":
+            value = ", ".join(value) + ("  (acceptable, best first)" if len(value) > 1 else "")
+        elif name == "image" and value is None:
+            value = "(chosen from the Python version)"
+        elif isinstance(value, tuple | list):
             value = "\n".join(str(v) for v in value)
         table.add_row(name, escape(str(value)), escape(source))
     stdout.print(table)

@@ -194,7 +194,7 @@ def resolve(
         test_command=detected.test_command,
     )
     sources.update(
-        image="chosen from the Python version",
+        image="default",
         python=f"detected: {detected.python.reason}",
         setup=detected.setup_reason,
         test_command=f"detected: {detected.test_reason}",

@@ -158,7 +158,8 @@ def detect_python(files: RepoFiles) -> PythonChoice:
         candidates = narrowed
         reasons.append("classifiers")
     if not reasons:
-        return PythonChoice((DEFAULT_PYTHON, *reversed(KNOWN_PYTHONS)), "default, nothing declared")
+        others = [v for v in reversed(KNOWN_PYTHONS) if v != DEFAULT_PYTHON]
+        return PythonChoice((DEFAULT_PYTHON, *others), "default, nothing declared")
     return PythonChoice(tuple(reversed(candidates)), " + ".join(reasons))
 
 
@@ -217,7 +218,7 @@ def detect_setup(files: RepoFiles) -> tuple[tuple[str, ...], str]:
         commands.append(f"python -m pip install -e '{target}'")
         reasons.append(f"installable project, extras {chosen}" if chosen else "installable project")
     commands.append("python -m pip install pytest")
-    return tuple(commands), "detected from " + ("; ".join(reasons) or "no dependency files")
+    return tuple(commands), "detected: " + ("; ".join(reasons) or "no dependency files")
 
 
 # ---------------------------------------------------------------- test command

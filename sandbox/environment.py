@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,15 @@ def dependency_digest(snapshot: Snapshot, spec: EnvSpec) -> str:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _save_log(output: str) -> Path:
+    """Keep a failed setup's output where the user can read it; the error stays one line."""
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="verifix-setup-", suffix=".log", delete=False, encoding="utf-8"
+    ) as log:
+        log.write(output)
+    return Path(log.name)
 
 
 def _splittable(command: str) -> bool:
@@ -157,9 +167,10 @@ def prepare(
             if not result.ok:
                 why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
                 last = result.output.strip().splitlines()[-1:] or [""]
+                log = _save_log(result.output)
                 raise SetupFailed(
-                    f"setup command {command!r} {why}: {last[0][:300]} "
-                    "(fix it or set 'setup' in .verifix.toml [sandbox])",
+                    f"setup command {command!r} {why}: {last[0][:300]} (full output: {log}; "
+                    "fix it or set 'setup' in .verifix.toml [sandbox])",
                     result.output,
                 )
         box.run(f"rm -rf {Path(CONTAINER_CA_PATH).parent}", 60, workdir="/")

@@ -217,5 +217,7 @@ def test_failed_setup_removes_its_container(make_repo, docker_client):
     result = verifix("verify", "--setup", "echo installing; exit 7", str(repo))
 
     assert result.code == 3
-    assert "setup command 'echo installing; exit 7' exited with 7" in result.err
+    assert "setup command 'echo installing; exit 7' exited with 7: installing" in result.err
+    log = result.err.split("full output: ")[1].split(";")[0]
+    assert "installing" in Path(log).read_text()
     assert docker_client.containers.list(all=True, filters=OURS) == []

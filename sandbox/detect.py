@@ -170,11 +170,11 @@ def _declared_extras(files: RepoFiles) -> set[str]:
     extras = set(files.pyproject.get("project", {}).get("optional-dependencies", {}))
     if files.setup_cfg.has_section("options.extras_require"):
         extras.update(files.setup_cfg.options("options.extras_require"))
+    # setup.py builds extras in too many ways to parse (a dict literal, a variable, dict());
+    # a key that looks like a test or dev extra followed by a list is a good enough sign.
     setup_py = files.text("setup.py")
-    block = re.search(r"extras_require\s*=\s*(\{.*?\n\s*\}|dict\(.*?\n\s*\))", setup_py, re.S)
-    if block:
-        extras.update(re.findall(r"['\"]([\w.-]+)['\"]\s*:", block.group(1)))
-        extras.update(re.findall(r"\b(\w+)\s*=\s*\[", block.group(1)))
+    extras.update(re.findall(r"['\"](tests?|testing|dev)['\"]\s*:\s*[\[(]", setup_py))
+    extras.update(re.findall(r"\b(tests?|testing|dev)\s*=\s*\[", setup_py))
     return extras
 
 

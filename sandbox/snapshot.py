@@ -7,12 +7,14 @@ only trace left is unreferenced objects that ``git gc`` collects.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -33,6 +35,9 @@ class Snapshot:
     description: str
     workdir: Path
     scm_version: str | None
+    #: Files whose content the repo does not have (partial clones, mirrors without large
+    #: blobs); left out of the snapshot, and said so in every verdict.
+    missing: list[str] = field(default_factory=list)
 
     @property
     def tar_path(self) -> Path:
@@ -113,20 +118,70 @@ def _scm_version(repo: Path, rev: str) -> str | None:
         return "0.1.dev0"
 
 
+def _archive_present_blobs(repo: Path, tree: str, tar_path: Path) -> list[str]:
+    """Write the tree as a tar from the blobs the object store has; return what is missing.
+
+    ``git archive`` refuses a tree with any missing blob, as found in partial clones and in
+    mirrors that leave out large files.
+    """
+    listing = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--full-tree", tree],
+        capture_output=True,
+        check=True,
+    ).stdout
+    entries = []
+    for record in listing.split(b"\0"):
+        if record:
+            meta, _, path = record.partition(b"\t")
+            mode, kind, sha = meta.split()
+            if kind == b"blob":
+                entries.append((mode.decode(), sha.decode(), path.decode(errors="surrogateescape")))
+    batch = subprocess.Popen(
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert batch.stdin is not None and batch.stdout is not None
+    missing = []
+    with tarfile.open(tar_path, "w") as tar:
+        for mode, sha, path in entries:
+            batch.stdin.write(sha.encode() + b"\n")
+            batch.stdin.flush()
+            header = batch.stdout.readline().split()
+            if header[-1] == b"missing":
+                missing.append(path)
+                continue
+            data = batch.stdout.read(int(header[2]))
+            batch.stdout.read(1)  # the newline after the content
+            info = tarfile.TarInfo(path)
+            if mode == "120000":
+                info.type, info.linkname = tarfile.SYMTYPE, data.decode(errors="surrogateescape")
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o755 if mode == "100755" else 0o644
+                tar.addfile(info, io.BytesIO(data))
+    batch.stdin.close()
+    batch.wait()
+    return missing
+
+
 def _materialize(repo: Path, tree: str, description: str, rev_for_version: str) -> Snapshot:
     workdir = Path(tempfile.mkdtemp(prefix="verifix-snap-"))
     snap = Snapshot(repo, tree, description, workdir, None)
     try:
         with open(snap.tar_path, "wb") as out:
-            subprocess.run(
-                ["git", "-C", str(repo), "archive", "--format=tar", tree], stdout=out, check=True
+            archived = subprocess.run(
+                ["git", "-C", str(repo), "archive", "--format=tar", tree],
+                stdout=out,
+                stderr=subprocess.PIPE,
             )
-        files = subprocess.run(
-            ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--name-only", tree],
-            capture_output=True,
-            check=True,
-        ).stdout
-        snap.file_list_path.write_bytes(files)
+        if archived.returncode != 0:
+            snap.missing = _archive_present_blobs(repo, tree, snap.tar_path)
+        with tarfile.open(snap.tar_path) as tar:  # exactly what the sandbox will receive
+            names = [m.name for m in tar if not m.isdir() and m.name != "pax_global_header"]
+        snap.file_list_path.write_bytes(
+            b"".join(n.encode(errors="surrogateescape") + b"\0" for n in names)
+        )
         snap.root.mkdir()
         subprocess.run(["tar", "-x", "-f", str(snap.tar_path), "-C", str(snap.root)], check=True)
         snap.scm_version = _scm_version(repo, rev_for_version)

@@ -36,7 +36,7 @@ class Instance:
             targets=self.fail_to_pass,
             must_pass=self.pass_to_pass,
             selection=self.test_files(),
-            base_patches=[self.test_patch],
+            base_patches=[self.test_patch] if self.test_patch.strip() else [],
         )
 
 

@@ -78,6 +78,15 @@ class VerifySession:
             self.container.remove()
             self.container = None
 
+    def _snapshot_notes(self) -> list[str]:
+        missing = self.snapshot.missing
+        if not missing:
+            return []
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        return [
+            f"{len(missing)} files have no content in the repo (partial clone?), left out: {shown}"
+        ]
+
     def run(self, patch: str | None) -> CheckRun:
         """Reset, apply ``patch`` and run the tests: the raw result, before any judging."""
         assert self.container is not None and self.env.spec.test_command is not None
@@ -128,6 +137,6 @@ class VerifySession:
             "cached": self.env.cached,
             "test_command": baseline.command,
             "snapshot": self.snapshot.description,
-            "notes": list(self.env.notes),
+            "notes": list(self.env.notes) + self._snapshot_notes(),
         }
         return verdict

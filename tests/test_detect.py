@@ -107,3 +107,18 @@ def test_unknown_setting_is_a_usage_error(tmp_path):
     write(tmp_path, {".verifix.toml": "[sandbox]\ntest_cmd = 'pytest'\n"})
     with pytest.raises(UsageError, match="unknown setting 'test_cmd'"):
         read_repo_config(tmp_path)
+
+
+def test_extras_defined_through_a_variable_in_setup_py(tmp_path):
+    write(
+        tmp_path,
+        {
+            "setup.py": (
+                'EXTRAS_REQUIRE = {\n    "tests": ["pytest", "simplejson"],\n'
+                '    "lint": ["flake8"],\n}\n'
+                "setup(name='m', extras_require=EXTRAS_REQUIRE)\n"
+            ),
+            "tests/test_m.py": "def test_m():\n    pass\n",
+        },
+    )
+    assert "python -m pip install -e '.[tests]'" in detect(tmp_path).setup

@@ -221,3 +221,44 @@ def test_failed_setup_removes_its_container(make_repo, docker_client):
     log = result.err.split("full output: ")[1].split(";")[0]
     assert "installing" in Path(log).read_text()
     assert docker_client.containers.list(all=True, filters=OURS) == []
+
+
+def test_files_missing_from_the_object_store_are_left_out_and_reported(make_repo, tmp_path):
+    """Partial clones and mirrors lack some blobs: git archive refuses, verifix carries on."""
+    repo = make_repo()
+    (repo / "data.bin").write_bytes(b"large data\n")
+    git(repo, "add", "data.bin")
+    git(repo, "commit", "-qm", "data")
+    blob = git(repo, "rev-parse", "HEAD:data.bin").strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    jsonl = tmp_path / "t.jsonl"
+    head = git(repo, "rev-parse", "HEAD").strip()
+    jsonl.write_text(
+        json.dumps(
+            {
+                "instance_id": "local__m-1",
+                "repo": "local/m",
+                "base_commit": head,
+                "patch": diff_for(repo, "calc.py", FIXED_MODULE),
+                "test_patch": "",
+                "FAIL_TO_PASS": '["tests/test_calc.py::test_add"]',
+                "PASS_TO_PASS": "[]",
+            }
+        )
+        + "\n"
+    )
+
+    result = verifix(
+        "verify",
+        str(repo),
+        "--swebench",
+        str(jsonl),
+        "--instance",
+        "local__m-1",
+        "--gold",
+        "--json",
+    )
+
+    assert result.code == 0, result.out + result.err
+    notes = json.loads(result.out)["environment"]["notes"]
+    assert any("left out: data.bin" in n for n in notes)

@@ -153,36 +153,9 @@ class Container:
         env: dict[str, str] | None = None,
         workdir: str = "/repo",
     ) -> ExecResult:
-        """Run ``command`` with sh, killed inside the container after ``timeout_s``.
-
-        ``timeout`` puts the command in its own process group and kills the group, so the
-        whole tree dies, not only the client's view of it; anything that escaped the group
-        is swept with ``kill -9 -1`` afterwards.
-        """
-        wrapped = [
-            "timeout",
-            "-k",
-            str(_KILL_GRACE_S),
-            str(timeout_s),
-            "sh",
-            "-c",
-            command,
-        ]
-        api = self.client.api
-        started = time.monotonic()
-        exec_id = api.exec_create(
-            self.raw.id, wrapped, environment=env or {}, workdir=workdir, stdout=True, stderr=True
-        )["Id"]
-        buffer = CappedBuffer()
-        for chunk in api.exec_start(exec_id, stream=True):
-            buffer.write(chunk)
-        duration = time.monotonic() - started
-        exit_code = api.exec_inspect(exec_id)["ExitCode"]
-        timed_out = exit_code in (124, 137) and duration >= timeout_s - 0.5
-        if timed_out:
-            sweep = api.exec_create(self.raw.id, ["sh", "-c", "kill -9 -1 2>/dev/null; true"])
-            api.exec_start(sweep["Id"])
-        return ExecResult(exit_code, buffer.text(), timed_out, duration)
+        """Run ``command`` with sh, killed inside the container after ``timeout_s``;
+        stdout and stderr come back interleaved, capped."""
+        return self._exec(command, timeout_s, env, workdir, split=False)[0]
 
     def run_split(
         self, command: str, timeout_s: int, *, env: dict[str, str] | None = None
@@ -193,23 +166,38 @@ class Container:
         what would otherwise take an exec, an upload and a download (each about as slow as
         an exec on a busy engine).
         """
+        return self._exec(command, timeout_s, env, "/repo", split=True)
+
+    def _exec(
+        self, command: str, timeout_s: int, env: dict[str, str] | None, workdir: str, split: bool
+    ) -> tuple[ExecResult, bytes]:
+        """``timeout`` puts the command in its own process group and kills the group, so the
+        whole tree dies, not only the client's view of it; anything that escaped the group
+        is swept with ``kill -9 -1`` afterwards."""
         api = self.client.api
         wrapped = ["timeout", "-k", str(_KILL_GRACE_S), str(timeout_s), "sh", "-c", command]
         started = time.monotonic()
         exec_id = api.exec_create(
-            self.raw.id, wrapped, environment=env or {}, workdir="/repo", stdout=True, stderr=True
+            self.raw.id, wrapped, environment=env or {}, workdir=workdir, stdout=True, stderr=True
         )["Id"]
         out = bytearray()
-        err = CappedBuffer()
-        for stdout_chunk, stderr_chunk in api.exec_start(exec_id, stream=True, demux=True):
+        capped = CappedBuffer()
+        for chunk in api.exec_start(exec_id, stream=True, demux=split):
+            if not split:
+                capped.write(chunk)
+                continue
+            stdout_chunk, stderr_chunk = chunk
             if stdout_chunk:
                 out += stdout_chunk
             if stderr_chunk:
-                err.write(stderr_chunk)
+                capped.write(stderr_chunk)
         duration = time.monotonic() - started
         exit_code = api.exec_inspect(exec_id)["ExitCode"]
         timed_out = exit_code in (124, 137) and duration >= timeout_s - 0.5
-        return ExecResult(exit_code, err.text(), timed_out, duration), bytes(out)
+        if timed_out:
+            sweep = api.exec_create(self.raw.id, ["sh", "-c", "kill -9 -1 2>/dev/null; true"])
+            api.exec_start(sweep["Id"])
+        return ExecResult(exit_code, capped.text(), timed_out, duration), bytes(out)
 
     def put_files(self, directory: str, files: dict[str, bytes]) -> None:
         """Write small files under ``directory`` (created if needed) in one archive."""

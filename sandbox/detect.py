@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,22 +202,51 @@ def _requirement_files(root: Path) -> list[str]:
     return names
 
 
+def _tox_testenv(files: RepoFiles) -> tuple[list[str], list[str]]:
+    """The extras and deps tox installs for tests: what the project itself says they need."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(files.text("tox.ini"))
+    except configparser.Error:
+        return [], []
+    if not parser.has_section("testenv"):
+        return [], []
+    extras = re.split(r"[,\s]+", parser.get("testenv", "extras", fallback="").strip())
+    deps = []
+    for line in parser.get("testenv", "deps", fallback="").splitlines():
+        line = line.split(" #")[0].strip().replace("{toxinidir}/", "")
+        if line and "{" not in line and not line.startswith("#"):
+            deps.append(line)
+    return [e for e in extras if e], deps
+
+
 def detect_setup(files: RepoFiles) -> tuple[tuple[str, ...], str]:
     """pip commands that install the repo's requirements, the repo itself, and pytest."""
     commands: list[str] = []
     reasons: list[str] = []
-    reqs = _requirement_files(files.root)
+    tox_extras, tox_deps = _tox_testenv(files)
+    reqs = _requirement_files(files.root) + [shlex.quote(d) for d in tox_deps]
     if reqs:
         commands.append(f"python {INSTALL_REQUIREMENTS} " + " ".join(reqs))
-        reasons.append(", ".join(reqs))
+        reasons.append(
+            ", ".join(_requirement_files(files.root) + (["tox deps"] if tox_deps else []))
+        )
     if _is_installable(files):
         extras = _declared_extras(files)
         chosen = sorted(e for e in extras if e.lower() in _TEST_EXTRAS)
-        if not chosen and "dev" in extras:
-            chosen = ["dev"]
+        if tox_extras:
+            chosen, why = tox_extras, "extras from tox.ini"
+        elif not chosen and "dev" in extras:
+            chosen, why = ["dev"], "dev extra"
+        else:
+            why = "test extras"
         target = f".[{','.join(chosen)}]" if chosen else "."
-        commands.append(f"python -m pip install -e '{target}'")
-        reasons.append(f"installable project, extras {chosen}" if chosen else "installable project")
+        # Backends too old for PEP 660 editable installs still do the legacy kind.
+        commands.append(
+            f"python -m pip install -e '{target}' || "
+            f"python -m pip install --no-use-pep517 -e '{target}'"
+        )
+        reasons.append(f"installable project, {why} {chosen}" if chosen else "installable project")
     commands.append("python -m pip install pytest")
     return tuple(commands), "detected: " + ("; ".join(reasons) or "no dependency files")
 

@@ -57,7 +57,8 @@ def test_setup_installs_requirements_project_with_test_extra_and_pytest(tmp_path
     found = detect(tmp_path)
     assert found.setup == (
         "python /verifix/bin/install_requirements.py requirements.txt requirements_test.txt",
-        "python -m pip install -e '.[testing]'",
+        "python -m pip install -e '.[testing]' || "
+        "python -m pip install --no-use-pep517 -e '.[testing]'",
         "python -m pip install pytest",
     )
     assert found.test_command == "python -m pytest"
@@ -121,4 +122,23 @@ def test_extras_defined_through_a_variable_in_setup_py(tmp_path):
             "tests/test_m.py": "def test_m():\n    pass\n",
         },
     )
-    assert "python -m pip install -e '.[tests]'" in detect(tmp_path).setup
+    assert detect(tmp_path).setup[0].startswith("python -m pip install -e '.[tests]' ||")
+
+
+def test_tox_testenv_extras_and_deps_are_what_tests_need(tmp_path):
+    write(
+        tmp_path,
+        {
+            "setup.py": "setup(extras_require={'tests': ['pytest'], 'reco': ['simplejson']})\n",
+            "tox.ini": (
+                "[testenv]\nextras = tests,reco\n"
+                "deps =\n    mock>=2\n    -r{toxinidir}/requirements-ci.txt\n    {posargs}\n"
+                "commands = pytest {posargs}\n"
+            ),
+        },
+    )
+    setup = detect(tmp_path).setup
+    assert setup[0] == (
+        "python /verifix/bin/install_requirements.py 'mock>=2' -rrequirements-ci.txt"
+    )
+    assert setup[1].startswith("python -m pip install -e '.[tests,reco]' ||")

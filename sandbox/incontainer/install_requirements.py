@@ -5,7 +5,8 @@ Development requirement files rot: one package deleted from the index (sqlfluff'
 none of it. Installing the rest one by one keeps the environment usable, and every skipped
 requirement is printed, so nothing is hidden.
 
-Usage: python install_requirements.py FILE [FILE ...]
+Usage: python install_requirements.py FILE|REQUIREMENT ...
+(an argument that names an existing file is a requirements file, any other a requirement)
 """
 
 import os
@@ -41,12 +42,18 @@ def requirements(path, seen):
 def main(files):
     all_at_once = []
     for name in files:
-        all_at_once += ["-r", name]
+        all_at_once += ["-r", name] if os.path.isfile(name) else [name]
     if pip(all_at_once):
         return 0
     print("verifix: installing the requirements together failed; trying them one by one")
     skipped = []
-    for args, origin in (item for name in files for item in requirements(name, set())):
+    items = []
+    for name in files:
+        if os.path.isfile(name):
+            items.extend(requirements(name, set()))
+        else:
+            items.append(([name], "the command line"))
+    for args, origin in items:
         if not pip(args):
             skipped.append("{} (from {})".format(" ".join(args), origin))
     for item in skipped:

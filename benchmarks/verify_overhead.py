@@ -73,7 +73,7 @@ def main() -> int:
     client = connect()
     quiet = lambda _m: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp, snapshot.of_worktree(make_repo(Path(tmp))) as snap:
-        spec = resolve(detect(snap.root), [], {"python": "3.11"})
+        spec = resolve(detect(snap.root, snap.commit_date), [], {"python": "3.11"})
         if not args.skip_cold:
             started = time.perf_counter()
             env = environment.prepare(client, snap, spec, quiet, rebuild=True)

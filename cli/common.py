@@ -101,4 +101,4 @@ def build_spec(snapshot: Snapshot, config: Path | None, overrides: dict[str, Any
     layers = read_repo_config(snapshot.root)
     if config is not None:
         layers.append(read_config_file(config))
-    return resolve(detect(snapshot.root), layers, overrides)
+    return resolve(detect(snapshot.root, snapshot.commit_date), layers, overrides)

@@ -10,6 +10,7 @@ import configparser
 import re
 import shlex
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -220,7 +221,28 @@ def _tox_testenv(files: RepoFiles) -> tuple[list[str], list[str]]:
     return [e for e in extras if e], deps
 
 
-def detect_setup(files: RepoFiles) -> tuple[tuple[str, ...], str]:
+#: When each pytest major came out. A project's tests were written against the pytest of
+#: their day: pytest 8 dropped nose-style tests, pytest 9 reads [tool.pytest] as native,
+#: strictly typed config. So the newest major released before the commit is the ceiling.
+PYTEST_MAJORS = (
+    (date(2018, 11, 14), 4),
+    (date(2019, 6, 29), 5),
+    (date(2020, 7, 28), 6),
+    (date(2022, 2, 4), 7),
+    (date(2024, 1, 27), 8),
+    (date(2025, 11, 8), 9),
+)
+
+
+def pytest_requirement(commit_date: date | None) -> tuple[str, str]:
+    """``pytest`` or ``pytest<N`` for a commit from ``commit_date``, and why."""
+    for released, major in PYTEST_MAJORS:
+        if commit_date is not None and commit_date < released:
+            return f"pytest<{major}", f"pytest<{major} (pytest {major} came after {commit_date})"
+    return "pytest", ""
+
+
+def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tuple[str, ...], str]:
     """pip commands that install the repo's requirements, the repo itself, and pytest."""
     commands: list[str] = []
     reasons: list[str] = []
@@ -247,7 +269,10 @@ def detect_setup(files: RepoFiles) -> tuple[tuple[str, ...], str]:
             f"python -m pip install --no-use-pep517 -e '{target}'"
         )
         reasons.append(f"installable project, {why} {chosen}" if chosen else "installable project")
-    commands.append("python -m pip install pytest")
+    pytest, why = pytest_requirement(commit_date)
+    commands.append(f"python -m pip install '{pytest}'")
+    if why:
+        reasons.append(why)
     return tuple(commands), "detected: " + ("; ".join(reasons) or "no dependency files")
 
 
@@ -309,10 +334,11 @@ def _uses_setuptools_scm(files: RepoFiles) -> bool:
     return bool(re.search(r"setuptools[_-]scm|use_scm_version", blob))
 
 
-def detect(root: Path) -> Detected:
-    """Read the repo at ``root`` (a checkout or an extracted snapshot) and guess its setup."""
+def detect(root: Path, commit_date: date | None = None) -> Detected:
+    """Read the repo at ``root`` (a checkout or an extracted snapshot) and guess its setup;
+    ``commit_date`` is when its commit was made, which bounds the pytest it can expect."""
     files = RepoFiles(root)
-    setup, setup_reason = detect_setup(files)
+    setup, setup_reason = detect_setup(files, commit_date)
     test_command, test_reason = detect_test_command(files)
     return Detected(
         python=detect_python(files),

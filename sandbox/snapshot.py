@@ -15,6 +15,7 @@ import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -35,6 +36,8 @@ class Snapshot:
     description: str
     workdir: Path
     scm_version: str | None
+    #: When the snapshot's commit was made (HEAD's for a working tree): the project's era.
+    commit_date: date | None = None
     #: Files whose content the repo does not have (partial clones, mirrors without large
     #: blobs); left out of the snapshot, and said so in every verdict.
     missing: list[str] = field(default_factory=list)
@@ -165,6 +168,16 @@ def _archive_present_blobs(repo: Path, tree: str, tar_path: Path) -> list[str]:
     return missing
 
 
+def _commit_date(repo: Path, rev: str) -> date | None:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "show", "-s", "--format=%cs", rev], capture_output=True, text=True
+    )
+    try:
+        return date.fromisoformat(proc.stdout.strip())
+    except ValueError:
+        return None  # no commit yet
+
+
 def _materialize(repo: Path, tree: str, description: str, rev_for_version: str) -> Snapshot:
     workdir = Path(tempfile.mkdtemp(prefix="verifix-snap-"))
     snap = Snapshot(repo, tree, description, workdir, None)
@@ -185,6 +198,7 @@ def _materialize(repo: Path, tree: str, description: str, rev_for_version: str) 
         snap.root.mkdir()
         subprocess.run(["tar", "-x", "-f", str(snap.tar_path), "-C", str(snap.root)], check=True)
         snap.scm_version = _scm_version(repo, rev_for_version)
+        snap.commit_date = _commit_date(repo, rev_for_version)
     except (subprocess.CalledProcessError, OSError) as exc:
         snap.close()
         raise UsageError(f"could not snapshot {repo}: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_setup_installs_requirements_project_with_test_extra_and_pytest(tmp_path
         "python /verifix/bin/install_requirements.py requirements.txt requirements_test.txt",
         "python -m pip install -e '.[testing]' || "
         "python -m pip install --no-use-pep517 -e '.[testing]'",
-        "python -m pip install pytest",
+        "python -m pip install 'pytest'",
     )
     assert found.test_command == "python -m pytest"
     assert "test files found" in found.test_reason
@@ -142,3 +143,11 @@ def test_tox_testenv_extras_and_deps_are_what_tests_need(tmp_path):
         "python /verifix/bin/install_requirements.py 'mock>=2' -rrequirements-ci.txt"
     )
     assert setup[1].startswith("python -m pip install -e '.[tests,reco]' ||")
+
+
+def test_pytest_is_bounded_by_the_commit_date(tmp_path):
+    write(tmp_path, {"tests/test_x.py": "def test_x():\n    pass\n"})
+    assert detect(tmp_path, date(2023, 5, 1)).setup[-1] == "python -m pip install 'pytest<8'"
+    assert "pytest 8 came after 2023-05-01" in detect(tmp_path, date(2023, 5, 1)).setup_reason
+    assert detect(tmp_path, date(2026, 1, 1)).setup[-1] == "python -m pip install 'pytest'"
+    assert detect(tmp_path).setup[-1] == "python -m pip install 'pytest'"

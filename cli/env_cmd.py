@@ -65,14 +65,16 @@ def show(
                 "cpus",
                 "pids",
                 "proxy",
+                "packages_as_of",
             )
         }
         try:
             client = connect()
-            base, _key, tag = environment.plan(client, snap, spec, lambda _m: None)
-            built = bool(client.images.list(name=tag))
-            rows["base image"] = (base.ref, base.note or f"Python {base.python}")
-            rows["environment image"] = (tag, "built (cached)" if built else "not built yet")
+            plan = environment.plan(client, snap, spec, lambda _m: None)
+            built = bool(client.images.list(name=plan.tag))
+            rows["base image"] = (plan.base.ref, plan.base.note or f"Python {plan.base.python}")
+            rows["packages as of"] = (str(plan.packages_as_of or "today"), plan.packages_reason)
+            rows["environment image"] = (plan.tag, "built (cached)" if built else "not built yet")
         except SandboxError as exc:
             rows["base image"] = ("?", str(exc))
     if as_json:

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ KEYS: dict[str, type] = {
     "cpus": float,
     "pids": int,
     "proxy": dict,
+    "packages_as_of": str,
 }
 
 _TYPE_NAMES = {
@@ -56,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     "cpus": float(os.cpu_count() or 2),
     "pids": 4096,
     "proxy": {},
+    # Old commits install the packages of their day (see environment.packages_cutoff).
+    "packages_as_of": "commit",
 }
 
 _NETWORK_MODES = ("host", "bridge", "none")
@@ -88,6 +92,7 @@ class EnvSpec:
     cpus: float
     pids: int
     proxy: Mapping[str, str]
+    packages_as_of: str
     uses_setuptools_scm: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -137,6 +142,13 @@ def _check(name: str, value: Any, where: str) -> Any:
                     "verifix never passes secrets into the sandbox"
                 )
         value = {str(k): str(v) for k, v in value.items()}
+    if name == "packages_as_of" and value not in ("commit", "latest"):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise UsageError(
+                f"'packages_as_of' in {where} must be commit, latest or a date (YYYY-MM-DD)"
+            ) from None
     if name == "proxy":
         unknown = set(value) - set(_PROXY_KEYS)
         if unknown:

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,22 +105,76 @@ def image_tag(key: str) -> str:
     return f"{ENV_REPOSITORY}:{key[:24]}"
 
 
+#: First release of each Python minor: packages from before it rarely have wheels for it.
+PYTHON_RELEASES = {
+    "3.6": date(2016, 12, 23),
+    "3.7": date(2018, 6, 27),
+    "3.8": date(2019, 10, 14),
+    "3.9": date(2020, 10, 5),
+    "3.10": date(2021, 10, 4),
+    "3.11": date(2022, 10, 24),
+    "3.12": date(2023, 10, 2),
+    "3.13": date(2024, 10, 7),
+    "3.14": date(2025, 10, 7),
+}
+#: How long after a Python release its ecosystem has wheels for it.
+_WHEELS_LAG = timedelta(days=180)
+#: Commits younger than this install today's packages.
+_RECENT = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an environment will be, before anything is built."""
+
+    base: BaseImage
+    key: str
+    tag: str
+    packages_as_of: date | None  # pip's --uploaded-prior-to for setup; None: today's
+    packages_reason: str
+
+
+def packages_cutoff(
+    setting: str, commit_date: date | None, python: str | None
+) -> tuple[date | None, str]:
+    """The date setup installs packages as of, and why.
+
+    An old commit's tests ran against the packages of its day; today's releases break them
+    (NumPy 2 removed ``np.Inf``, pytest 8 dropped nose). pip's ``--uploaded-prior-to``
+    replays that era. The cutoff is never before the chosen Python had wheels, or nothing
+    would install.
+    """
+    if setting == "latest":
+        return None, "configured: latest"
+    if setting != "commit":
+        return date.fromisoformat(setting), "configured"
+    if commit_date is None or commit_date > date.today() - _RECENT:
+        return None, "latest (the commit is recent)"
+    floor = PYTHON_RELEASES.get(python or "", date.min) + _WHEELS_LAG
+    if floor > commit_date:
+        return (
+            floor,
+            f"Python {python} + {_WHEELS_LAG.days} days (the commit, {commit_date}, is older)",
+        )
+    return commit_date + timedelta(days=1), f"the commit's date, {commit_date}"
+
+
 def plan(
     client: docker.DockerClient, snapshot: Snapshot, spec: EnvSpec, progress: Progress
-) -> tuple[BaseImage, str, str]:
-    """Which base image, which cache key and which tag this snapshot's environment has."""
+) -> Plan:
+    """Which base image, which package era, which cache key and tag an environment has."""
     if spec.test_command is None:
         raise UsageError(
             f"no tests found in {snapshot.repo}: add tests (test_*.py) or set test_command "
             "in .verifix.toml [sandbox]"
         )
     base = resolve_base(client, spec.python, spec.image, progress)
+    cutoff, reason = packages_cutoff(spec.packages_as_of, snapshot.commit_date, base.python)
     network = from_host(dict(spec.proxy))
     helpers = hashlib.sha256(b"".join(incontainer.files().values())).hexdigest()
-    key = spec.cache_key(
-        base.id, dependency_digest(snapshot, spec), network.cache_relevant(), helpers
-    )
-    return base, key, image_tag(key)
+    index = {**network.cache_relevant(), "as_of": str(cutoff)}
+    key = spec.cache_key(base.id, dependency_digest(snapshot, spec), index, helpers)
+    return Plan(base, key, image_tag(key), cutoff, reason)
 
 
 def prepare(
@@ -133,7 +188,8 @@ def prepare(
     """Return the environment for ``snapshot``, building it only if no cached image matches."""
     from docker.errors import ImageNotFound
 
-    base, key, tag = plan(client, snapshot, spec, progress)
+    the_plan = plan(client, snapshot, spec, progress)
+    base, key, tag = the_plan.base, the_plan.key, the_plan.tag
     notes = tuple(n for n in (base.note,) if n)
     if not rebuild:
         try:
@@ -161,6 +217,12 @@ def prepare(
             )
         install_helpers(box)
         load(box, snapshot, [])
+        if the_plan.packages_as_of is not None:
+            # Only a recent pip knows --uploaded-prior-to; best effort (Python 3.6-3.8 pips
+            # stop short of it, and then today's packages install).
+            box.run("python -m pip install -q -U pip", spec.setup_timeout, env=setup_env)
+            setup_env["PIP_UPLOADED_PRIOR_TO"] = the_plan.packages_as_of.isoformat()
+            progress(f"packages as of {the_plan.packages_as_of} ({the_plan.packages_reason})")
         for command in spec.setup:
             progress(f"setup: {command}")
             result = box.run(command, spec.setup_timeout, env=setup_env)

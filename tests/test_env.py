@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 
 from conftest import SESSION, TEST_PYTHON, verifix
@@ -122,3 +123,39 @@ def test_missing_python_version_falls_back_to_the_nearest_image_and_says_so(make
     rows = json.loads(shown.out)
     assert rows["python"] == {"value": ["3.7"], "source": "detected: .python-version"}
     assert rows["base image"]["source"].startswith("Python 3.7 wanted; no image for it, using")
+
+
+def test_an_old_commit_installs_the_packages_of_its_day(make_repo):
+    repo = make_repo()
+    old = {
+        **os.environ,
+        "GIT_COMMITTER_DATE": "2021-03-01T12:00:00",
+        "GIT_AUTHOR_DATE": "2021-03-01T12:00:00",
+    }
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "--allow-empty",
+            "-qm",
+            "old",
+        ],
+        check=True,
+        env=old,
+    )
+
+    shown = json.loads(verifix("env", "show", "--json", "--python", "3.11", str(repo)).out)
+    (repo / ".verifix.toml").write_text("[sandbox]\npackages_as_of = 'latest'\n")
+    latest = json.loads(verifix("env", "show", "--json", "--python", "3.11", str(repo)).out)
+
+    # Python 3.11 came out in October 2022: packages from before then have no wheels for it.
+    assert shown["packages as of"]["value"] == "2023-04-22"
+    assert shown["packages as of"]["source"].startswith("Python 3.11 + 180 days")
+    assert "pytest<7" in shown["setup"]["value"][-1]
+    assert latest["packages as of"] == {"value": "today", "source": "configured: latest"}

@@ -177,6 +177,11 @@ def judge(
         reasons.append(errors[0])
     if unfixed:
         reasons.append(f"{len(unfixed)} of {len(targets)} target tests do not pass")
+    never_run = [c.id for c in target_changes if c.before is None and c.after is None]
+    if never_run:
+        reasons.append(
+            f"{len(never_run)} target tests never ran (is the id right?): {never_run[0]}"
+        )
     if broken:
         reasons.append(f"{len(broken)} tests that passed before now fail")
     if reasons:

@@ -262,3 +262,16 @@ def test_files_missing_from_the_object_store_are_left_out_and_reported(make_repo
     assert result.code == 0, result.out + result.err
     notes = json.loads(result.out)["environment"]["notes"]
     assert any("left out: data.bin" in n for n in notes)
+
+
+def test_a_target_that_does_not_exist_is_named(make_repo, tmp_path):
+    repo = make_repo()
+    patch = tmp_path / "fix.diff"
+    patch.write_text(diff_for(repo, "calc.py", FIXED_MODULE))
+
+    result = verifix(
+        "verify", "--patch", str(patch), "--tests", "tests/test_calc.py::test_nope", str(repo)
+    )
+
+    assert result.code == 1
+    assert "target tests never ran (is the id right?): tests/test_calc.py::test_nope" in result.out

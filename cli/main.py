@@ -15,7 +15,7 @@ from typing import Annotated
 
 import click
 import typer
-from verifix.sandbox.errors import SandboxError, UsageError, VerifixError
+from verifix.sandbox.errors import UsageError, VerifixError
 
 from . import exit_codes
 from .demo_cmd import demo
@@ -80,8 +80,6 @@ def run() -> None:
             traceback.print_exc()
         error(str(exc))
         code = exit_codes.USAGE if isinstance(exc, UsageError) else exit_codes.ENVIRONMENT
-        if not isinstance(exc, UsageError | SandboxError):
-            code = exit_codes.ENVIRONMENT
     except Exception as exc:
         if _state["debug"]:
             traceback.print_exc()

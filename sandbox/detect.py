@@ -263,10 +263,11 @@ def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tup
         else:
             why = "test extras"
         target = f".[{','.join(chosen)}]" if chosen else "."
-        # Backends too old for PEP 660 editable installs still do the legacy kind.
+        # Build backends older than PEP 660 (setuptools < 64, or pinned to one) can only do
+        # legacy editable installs, which pip dropped in 25.3.
         commands.append(
-            f"python -m pip install -e '{target}' || "
-            f"python -m pip install --no-use-pep517 -e '{target}'"
+            f"python -m pip install -e '{target}' || (python -m pip install -q 'pip<25.3' && "
+            f"python -m pip install --no-use-pep517 -e '{target}')"
         )
         reasons.append(f"installable project, {why} {chosen}" if chosen else "installable project")
     pytest, why = pytest_requirement(commit_date)

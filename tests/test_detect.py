@@ -58,8 +58,8 @@ def test_setup_installs_requirements_project_with_test_extra_and_pytest(tmp_path
     found = detect(tmp_path)
     assert found.setup == (
         "python /verifix/bin/install_requirements.py requirements.txt requirements_test.txt",
-        "python -m pip install -e '.[testing]' || "
-        "python -m pip install --no-use-pep517 -e '.[testing]'",
+        "python -m pip install -e '.[testing]' || (python -m pip install -q 'pip<25.3' && "
+        "python -m pip install --no-use-pep517 -e '.[testing]')",
         "python -m pip install 'pytest'",
     )
     assert found.test_command == "python -m pytest"

@@ -13,10 +13,12 @@ not pay for it.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from verifix.sandbox.errors import UsageError, VerifixError
 
@@ -83,7 +85,6 @@ class Model:
     _prices: tuple[float, float] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch at import
         self._prices = self._lookup_prices()
         if self._prices is None and not self.config.accept_unknown_cost:
             raise UsageError(
@@ -92,11 +93,26 @@ class Model:
                 "--accept-unknown-cost"
             )
         self._check_key()
+        self._check_reachable()
+
+    def _check_reachable(self) -> None:
+        """A closed port at --api-base is found in milliseconds, before containers start."""
+        if not self.config.api_base:
+            return
+        url = urlsplit(self.config.api_base)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname or "localhost", port), timeout=5).close()
+        except OSError as exc:
+            raise ModelError(
+                f"cannot reach model {self.config.model} at {self.config.api_base}: {exc} "
+                "(is the server running? check --api-base)"
+            ) from exc
 
     def _lookup_prices(self) -> tuple[float, float] | None:
         if self.config.price_in is not None and self.config.price_out is not None:
             return self.config.price_in / 1e6, self.config.price_out / 1e6
-        import litellm
+        litellm = _litellm()
 
         try:
             info = litellm.get_model_info(self.config.model)
@@ -111,8 +127,9 @@ class Model:
         """Fail before any container starts when the provider's key is not set."""
         if self.config.api_base:
             return  # local and self-hosted servers often need none
-        import litellm
-
+        litellm = _litellm()
+        for name in [k for k, v in os.environ.items() if not v and k.endswith("_KEY")]:
+            del os.environ[name]  # an empty key is no key; litellm would count it as set
         try:
             env = litellm.validate_environment(self.config.model)
         except Exception:
@@ -127,7 +144,7 @@ class Model:
     def worst_case(self, messages: list[dict[str, str]]) -> float:
         if self._prices is None:
             return 0.0
-        import litellm
+        litellm = _litellm()
 
         try:
             prompt = litellm.token_counter(model=self.config.model, messages=messages)
@@ -159,7 +176,7 @@ class Model:
         return Reply(text, prompt_tokens, completion_tokens, cost, time.monotonic() - started)
 
     def _call_with_retries(self, messages: list[dict[str, str]]) -> Any:
-        import litellm
+        litellm = _litellm()
 
         kwargs: dict[str, Any] = {
             "model": self.config.model,
@@ -181,6 +198,15 @@ class Model:
                     continue
                 raise ModelError(_explain(self.config, exc)) from exc
         raise AssertionError("unreachable")
+
+
+def _litellm() -> Any:
+    """litellm, imported on first use, with no price-list download and no banners."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
 
 
 def _read(response: Any) -> tuple[str, int | None, int | None]:

@@ -20,6 +20,7 @@ from verifix.sandbox.errors import UsageError, VerifixError
 from . import exit_codes
 from .demo_cmd import demo
 from .env_cmd import env_app, sandbox_app
+from .fix_cmd import fix
 from .output import error, stderr
 from .verify_cmd import verify
 
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("verify")(verify)
+app.command("fix")(fix)
 app.command("demo")(demo)
 app.add_typer(env_app, name="env")
 app.add_typer(sandbox_app, name="sandbox")

@@ -1,0 +1,114 @@
+"""What the model sees of the repo: its layout, the files that matter in full, and an
+outline (classes, functions, signatures) of the ones around them, within a budget.
+
+Files matter when the issue names them (by path, file name or module) or when a failing
+test's traceback passes through them. Localization is a plug point: ``rank_files`` is
+the one function a stronger ranker replaces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+from verifix.sandbox.testrun import TestReport
+
+#: Rough characters per token for code, to turn a token budget into text.
+CHARS_PER_TOKEN = 3.5
+_LAYOUT_MAX_FILES = 300
+_FULL_FILES_MAX = 6
+_TRACE_PATH = re.compile(r"([\w./-]+\.py)[:\"]")
+
+
+def source_files(root: Path) -> list[str]:
+    """Repo-relative paths of Python files, skipping hidden and vendored folders."""
+    skip = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist"}
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if not skip.intersection(rel.parts) and not any(p.startswith(".") for p in rel.parts):
+            out.append(rel.as_posix())
+    return out
+
+
+def rank_files(files: list[str], issue_text: str, failures: list[str]) -> list[str]:
+    """Files named by the issue or by failing tracebacks, most mentioned first."""
+    scores: Counter[str] = Counter()
+    for path in files:
+        module = path[:-3].replace("/", ".")
+        stem = Path(path).stem
+        for needle, weight in ((path, 5), (module, 4), (Path(path).name, 3)):
+            scores[path] += weight * issue_text.count(needle)
+        named = re.search(rf"\b{re.escape(stem)}\b", issue_text)
+        if named and stem not in ("__init__", "conftest"):
+            scores[path] += 1
+    for message in failures:
+        for mentioned in _TRACE_PATH.findall(message):
+            for path in files:
+                if mentioned.endswith(path):
+                    scores[path] += 3
+    return [p for p, score in scores.most_common() if score > 0]
+
+
+def outline(text: str) -> str:
+    """Classes and functions with their signatures, from tree-sitter's parse."""
+    import tree_sitter_python
+    from tree_sitter import Language, Parser
+
+    parser = Parser(Language(tree_sitter_python.language()))
+    source = text.encode()
+    tree = parser.parse(source)
+    lines: list[str] = []
+
+    def walk(node, depth: int) -> None:
+        for child in node.children:
+            target = child
+            if child.type == "decorated_definition":
+                target = child.child_by_field_name("definition") or child
+            if target.type in ("class_definition", "function_definition"):
+                body = target.child_by_field_name("body")
+                end = body.start_byte if body else target.end_byte
+                header = source[target.start_byte : end].decode(errors="replace")
+                header = " ".join(header.split()).rstrip(":")
+                lines.append("    " * depth + header)
+                if target.type == "class_definition" and body is not None:
+                    walk(body, depth + 1)
+
+    walk(tree.root_node, 0)
+    return "\n".join(lines)
+
+
+def build(root: Path, issue_text: str, baseline: TestReport, budget_tokens: int) -> str:
+    """The repo context for the first prompt, no longer than ``budget_tokens``."""
+    budget = int(budget_tokens * CHARS_PER_TOKEN)
+    files = source_files(root)
+    failures = [r.message for r in baseline.results.values() if r.failed]
+    ranked = rank_files(files, issue_text, failures)
+    parts: list[str] = []
+
+    layout = files[:_LAYOUT_MAX_FILES]
+    more = f"\n... and {len(files) - len(layout)} more" if len(files) > len(layout) else ""
+    parts.append("## Repository layout (Python files)\n" + "\n".join(layout) + more)
+    used = len(parts[0])
+
+    shown: set[str] = set()
+    for path in ranked[:_FULL_FILES_MAX]:
+        text = (root / path).read_text(encoding="utf-8", errors="replace")
+        block = f"## {path}\n```python\n{text}\n```"
+        if used + len(block) > budget:
+            break
+        parts.append(block)
+        shown.add(path)
+        used += len(block)
+
+    folders = {Path(s).parent for s in shown}
+    neighbours = [p for p in files if p not in shown and Path(p).parent in folders]
+    for path in neighbours:
+        sketch = outline((root / path).read_text(encoding="utf-8", errors="replace"))
+        block = f"## {path} (outline)\n{sketch}"
+        if not sketch or used + len(block) > budget:
+            continue
+        parts.append(block)
+        used += len(block)
+    return "\n\n".join(parts)

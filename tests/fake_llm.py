@@ -1,0 +1,88 @@
+"""A local OpenAI-compatible chat server that answers from a script.
+
+The tests point verifix at it with ``--model openai/scripted --api-base URL``, so litellm's
+real HTTP path runs end to end; no model provider is ever called. Every request body is
+kept, so a test can check what verifix told the model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class ScriptedModel:
+    """Replies are strings, or dicts: ``{"status": 500}`` for an error, ``{"text": ...,
+    "usage": False}`` for a reply that reports no usage."""
+
+    def __init__(self, replies: list[Any], prompt_tokens: int = 1000, completion_tokens: int = 200):
+        self.replies = list(replies)
+        self.requests: list[dict] = []
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.requests.append(body)
+                reply = owner.replies.pop(0) if owner.replies else "I have nothing more."
+                if isinstance(reply, dict) and "status" in reply:
+                    self._send(reply["status"], {"error": {"message": "scripted failure"}})
+                    return
+                text = reply["text"] if isinstance(reply, dict) else reply
+                payload: dict[str, Any] = {
+                    "id": f"chatcmpl-{len(owner.requests)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "scripted"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                }
+                if not (isinstance(reply, dict) and reply.get("usage") is False):
+                    payload["usage"] = {
+                        "prompt_tokens": owner.prompt_tokens,
+                        "completion_tokens": owner.completion_tokens,
+                        "total_tokens": owner.prompt_tokens + owner.completion_tokens,
+                    }
+                self._send(200, payload)
+
+            def _send(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> ScriptedModel:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def user_messages(self, request: int) -> str:
+        """Everything the user role said in request number ``request`` (0-based)."""
+        return "\n".join(
+            m["content"] for m in self.requests[request]["messages"] if m["role"] == "user"
+        )

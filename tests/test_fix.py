@@ -1,0 +1,165 @@
+"""``verifix fix`` end to end: a real engine, real repos, and litellm talking HTTP to a
+local scripted model server."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from conftest import BUGGY_MODULE, verifix
+from fake_llm import ScriptedModel
+
+ISSUE = "# add() subtracts\n\n`add(2, 3)` returns -1; it should return 5.\n"
+
+
+def block(old: str, new: str, path: str = "calc.py") -> str:
+    return f"{path}\n<<<<<<< SEARCH\n{old}\n=======\n{new}\n>>>>>>> REPLACE\n"
+
+
+WRONG = "It multiplies by mistake.\n\n" + block("    return a - b", "    return a * b")
+RIGHT = "add() subtracts instead of adding.\n\n" + block("    return a - b", "    return a + b")
+
+
+@pytest.fixture
+def issue_file(tmp_path):
+    path = tmp_path / "issue.md"
+    path.write_text(ISSUE)
+    return path
+
+
+def run_fix(repo, issue_file, server, *extra):
+    return verifix(
+        "fix",
+        str(repo),
+        "--issue-file",
+        str(issue_file),
+        "--model",
+        "openai/scripted",
+        "--api-base",
+        server.url,
+        "--price-in",
+        "1",
+        "--price-out",
+        "2",
+        *extra,
+    )
+
+
+def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_verified(
+    make_repo, issue_file
+):
+    repo = make_repo()
+    with ScriptedModel([WRONG, RIGHT]) as server:
+        result = run_fix(repo, issue_file, server)
+
+    assert result.code == 0, result.err
+    assert len(server.requests) == 2
+    first, second = server.user_messages(0), server.user_messages(1)
+    assert "add() subtracts" in first
+    assert "tests/test_calc.py::test_add" in first
+    assert "def add(a, b):" in first  # the code that matters is in the prompt
+    # The failing test's own assertion message from the sandbox reaches the model.
+    assert "assert 6 == 5" in second
+    assert "+    return a * b" in second
+    # The verified patch is on stdout and fixes the bug.
+    assert "+    return a + b" in result.out
+    assert "VERIFIED" in result.err
+    applied = subprocess.run(
+        ["git", "-C", str(repo), "apply", "--check", "-"],
+        input=result.out,
+        text=True,
+        capture_output=True,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert (repo / "calc.py").read_text() == BUGGY_MODULE  # untouched without --apply
+
+
+def test_every_attempt_failing_ends_with_exit_1_within_max_attempts(make_repo, issue_file):
+    repo = make_repo()
+    with ScriptedModel([WRONG, WRONG, RIGHT]) as server:
+        result = run_fix(repo, issue_file, server, "--max-attempts", "2")
+
+    assert result.code == 1, result.err
+    assert len(server.requests) == 2
+    assert "NOT FIXED" in result.err
+    assert "best attempt: #" in result.err
+    assert result.out == ""
+
+
+def test_a_malformed_edit_gets_its_error_back(make_repo, issue_file):
+    repo = make_repo()
+    misquoted = "Fix.\n\n" + block("    return a  -  bb", "    return a + b")
+    with ScriptedModel([misquoted, RIGHT]) as server:
+        result = run_fix(repo, issue_file, server)
+
+    assert result.code == 0, result.err
+    second = server.user_messages(1)
+    assert "block 1 (calc.py): the SEARCH lines match nothing" in second
+    assert "    2|     return a - b" in second  # the nearest lines, quoted with numbers
+
+
+def test_max_cost_stops_before_the_call_that_could_exceed_it(make_repo, issue_file):
+    repo = make_repo()
+    # Replies that are no edit at all still cost ($0.401 each: 4000 reply tokens at $100 per
+    # million). Each call's worst case is ~$0.41 (4096 reply tokens), so after two calls a
+    # third could pass $1.00 and is never made.
+    replies = ["Let me think.", "Still thinking.", RIGHT]
+    with ScriptedModel(replies, completion_tokens=4000) as server:
+        result = verifix(
+            "fix",
+            str(repo),
+            "--issue-file",
+            str(issue_file),
+            "--model",
+            "openai/scripted",
+            "--api-base",
+            server.url,
+            "--price-in",
+            "1",
+            "--price-out",
+            "100",
+            "--max-cost",
+            "1.00",
+            "--max-attempts",
+            "5",
+        )
+
+    assert result.code == 1, result.err
+    assert len(server.requests) == 2
+    assert "cost limit" in result.err
+
+
+def test_bad_model_input_is_one_line_before_any_container(make_repo, issue_file, tmp_path):
+    repo = make_repo()
+    base = ("fix", str(repo), "--issue-file", str(issue_file))
+
+    no_model = verifix(*base, env={"VERIFIX_MODEL": ""})
+    assert no_model.code == 2
+    assert "no model configured" in no_model.err
+
+    unreachable = verifix(
+        *base, "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1", "--accept-unknown-cost"
+    )
+    assert unreachable.code == 3
+    assert "cannot reach model openai/x at http://127.0.0.1:9/v1" in unreachable.err
+
+    no_key = verifix(*base, "--model", "openai/gpt-4o-mini", env={"OPENAI_API_KEY": ""})
+    assert no_key.code == 2
+    assert "needs OPENAI_API_KEY" in no_key.err
+
+    unknown_price = verifix(
+        *base, "--model", "openai/scripted", "--api-base", "http://127.0.0.1:9/v1"
+    )
+    assert unknown_price.code == 2
+    assert "price of model openai/scripted is unknown" in unknown_price.err
+
+    empty = tmp_path / "empty.md"
+    empty.write_text("<!-- only a hidden comment -->\n\u200b\n")
+    empty_issue = verifix(
+        "fix", str(repo), "--issue-file", str(empty), "--model", "openai/x", "--accept-unknown-cost"
+    )
+    assert empty_issue.code == 2
+    assert "is empty" in empty_issue.err
+    for result in (no_model, unreachable, no_key, unknown_price, empty_issue):
+        assert "Traceback" not in result.err
+        assert "running the tests" not in result.err  # no sandbox was started

@@ -156,7 +156,10 @@ def packages_cutoff(
             floor,
             f"Python {python} + {_WHEELS_LAG.days} days (the commit, {commit_date}, is older)",
         )
-    return commit_date + timedelta(days=1), f"the commit's date, {commit_date}"
+    # The first of the next month: the packages of the commit's month, and one environment
+    # for every commit of that month instead of one per commit.
+    month_end = date(commit_date.year + commit_date.month // 12, commit_date.month % 12 + 1, 1)
+    return month_end, f"the month of the commit ({commit_date})"
 
 
 def plan(

@@ -78,6 +78,8 @@ class Attempt:
 class Outcome:
     attempts: list[Attempt] = field(default_factory=list)
     stopped: str = ""  # verified, max attempts, cost limit, timeout
+    #: The whole conversation, every prompt and reply, for the run record.
+    messages: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def verified(self) -> Attempt | None:
@@ -194,11 +196,12 @@ def repair(
     root = session.snapshot.root
     baseline = session.baseline or session.run_baseline()
     targets = session.checks.targets or sorted(t.id for t in baseline.results.values() if t.failed)
-    messages = [
+    outcome = Outcome()
+    messages = outcome.messages
+    messages += [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": first_prompt(issue, root, baseline, targets, context_tokens)},
     ]
-    outcome = Outcome()
     for number in range(1, limits.max_attempts + 1):
         if time.monotonic() - started > limits.timeout_s:
             outcome.stopped = "timeout"
@@ -230,12 +233,10 @@ def repair(
             progress(f"attempt {number}: unusable edit ({attempt.error})")
         attempt.seconds = time.monotonic() - attempt_started
         outcome.attempts.append(attempt)
+        messages.append({"role": "assistant", "content": reply.text})
         if attempt.verified:
             outcome.stopped = "verified"
             return outcome
-        messages += [
-            {"role": "assistant", "content": reply.text},
-            {"role": "user", "content": feedback(attempt)},
-        ]
+        messages.append({"role": "user", "content": feedback(attempt)})
     outcome.stopped = "max attempts"
     return outcome

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from verifix.agent import issue as issues
+from verifix.agent import record
 from verifix.agent.loop import Limits, Outcome, repair
 from verifix.agent.model import Budget, Model, ModelConfig
 from verifix.sandbox import environment, snapshot
@@ -129,6 +131,7 @@ def fix(
         _model_config(model, api_base, price_in, price_out, accept_unknown_cost), Budget(max_cost)
     )
     progress = ProgressLog(quiet)
+    started = datetime.now(timezone.utc)
     client = connect()
     with snapshot.of_worktree(repo) as snap:
         spec = build_spec(snap, config, {})
@@ -144,6 +147,22 @@ def fix(
                     "failing test with --test (reproduction tests are not written yet)"
                 )
             outcome = repair(the_issue, session, llm, Limits(max_attempts, timeout), progress)
+        run = record.build(
+            the_issue,
+            outcome,
+            llm,
+            started=started,
+            environment={
+                "image": env.image,
+                "base_image": env.base.ref,
+                "python": env.base.python,
+                "test_command": baseline.command,
+                "snapshot": snap.description,
+            },
+            baseline_counts=dict(baseline.counts),
+        )
+        path = record.write(snap.repo, run)
+    progress(f"run record: {path} (verifix show)")
     return _report(outcome, llm, output)
 
 

@@ -22,6 +22,7 @@ from .demo_cmd import demo
 from .env_cmd import env_app, sandbox_app
 from .fix_cmd import fix
 from .output import error, stderr
+from .show_cmd import show
 from .verify_cmd import verify
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.command("verify")(verify)
 app.command("fix")(fix)
+app.command("show")(show)
 app.command("demo")(demo)
 app.add_typer(env_app, name="env")
 app.add_typer(sandbox_app, name="sandbox")

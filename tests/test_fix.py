@@ -3,6 +3,7 @@ local scripted model server."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -72,6 +73,28 @@ def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_v
     )
     assert applied.returncode == 0, applied.stderr
     assert (repo / "calc.py").read_text() == BUGGY_MODULE  # untouched without --apply
+    assert (
+        subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain"], text=True, capture_output=True
+        ).stdout
+        == ""
+    )  # the record is excluded from git
+
+    shown = verifix("show", "--repo", str(repo))
+    assert shown.code == 0, shown.err
+    assert "add() subtracts" in shown.out
+    assert "NOT_VERIFIED" in shown.out and "VERIFIED" in shown.out
+    assert "+    return a + b" in shown.out
+    raw = json.loads(verifix("show", "--repo", str(repo), "--json").out)
+    assert raw["outcome"]["verified_attempt"] == 2
+    assert [m["role"] for m in raw["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert raw["attempts"][0]["verdict"]["status"] == "NOT_VERIFIED"
 
 
 def test_every_attempt_failing_ends_with_exit_1_within_max_attempts(make_repo, issue_file):

@@ -1,0 +1,113 @@
+"""The run record: everything a ``verifix fix`` run did, enough to audit it and to replay
+it without a model.
+
+Records live in the repo at ``.verifix/runs/<timestamp>.json``, kept out of git through
+``.git/info/exclude`` (the user's own ``.gitignore`` is never touched).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from verifix.sandbox.errors import UsageError
+
+from .issue import Issue
+from .loop import Outcome
+from .model import Model
+
+SCHEMA = "verifix.run/1"
+RUNS_DIR = Path(".verifix") / "runs"
+
+
+def build(
+    issue: Issue,
+    outcome: Outcome,
+    model: Model,
+    *,
+    started: datetime,
+    environment: dict[str, Any],
+    baseline_counts: dict[str, int],
+) -> dict[str, Any]:
+    attempts = []
+    for attempt in outcome.attempts:
+        attempts.append(
+            {
+                "number": attempt.number,
+                "reply": attempt.reply,
+                "patch": attempt.patch,
+                "error": attempt.error,
+                "verdict": attempt.verdict.to_json() if attempt.verdict else None,
+                "cost": attempt.cost,
+                "prompt_tokens": attempt.prompt_tokens,
+                "completion_tokens": attempt.completion_tokens,
+                "seconds": round(attempt.seconds, 2),
+            }
+        )
+    winner = outcome.verified
+    return {
+        "schema": SCHEMA,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "issue": asdict(issue),
+        "model": {"name": model.config.model, "api_base": model.config.api_base},
+        "limits": {"max_cost": model.budget.max_cost},
+        "environment": environment,
+        "baseline": baseline_counts,
+        "outcome": {
+            "stopped": outcome.stopped,
+            "verified_attempt": winner.number if winner else None,
+            "patch": winner.patch if winner else None,
+            "cost": model.budget.spent,
+            "calls": model.budget.calls,
+            "prompt_tokens": model.budget.prompt_tokens,
+            "completion_tokens": model.budget.completion_tokens,
+        },
+        "attempts": attempts,
+        "messages": outcome.messages,
+    }
+
+
+def _exclude(repo: Path) -> None:
+    """Keep .verifix/ out of git through .git/info/exclude, once."""
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--git-path", "info/exclude"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        return
+    exclude = Path(proc.stdout.strip())
+    exclude = exclude if exclude.is_absolute() else repo / exclude
+    lines = exclude.read_text().splitlines() if exclude.is_file() else []
+    if "/.verifix/" not in lines:
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a") as out:
+            out.write(("\n" if lines and lines[-1] else "") + "/.verifix/\n")
+
+
+def write(repo: Path, record: dict[str, Any]) -> Path:
+    _exclude(repo)
+    folder = repo / RUNS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = record["started"].replace(":", "").replace("-", "").split("+")[0]
+    path = folder / f"{stamp}.json"
+    path.write_text(json.dumps(record, indent=1))
+    return path
+
+
+def find(repo: Path, run: str | None) -> Path:
+    """A run by path, by (a prefix of) its timestamp, or the latest."""
+    if run and Path(run).is_file():
+        return Path(run)
+    folder = repo / RUNS_DIR
+    runs = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if run:
+        runs = [p for p in runs if p.stem.startswith(run)]
+    if not runs:
+        raise UsageError(f"no verifix run {run or ''} recorded in {folder}".replace("  ", " "))
+    return runs[-1]

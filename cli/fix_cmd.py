@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from verifix.agent import deliver, record
 from verifix.agent import issue as issues
-from verifix.agent import record
 from verifix.agent.loop import Limits, Outcome, repair
 from verifix.agent.model import Budget, Model, ModelConfig
 from verifix.sandbox import environment, snapshot
@@ -110,6 +110,13 @@ def fix(
     timeout: Annotated[
         int, typer.Option("--timeout", help="Wall-clock seconds.", rich_help_panel=LIMITS_PANEL)
     ] = 1800,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Apply the verified patch to the working tree.")
+    ] = False,
+    commit: Annotated[
+        bool,
+        typer.Option("--commit", help="Commit it on a new branch verifix/... (no checkout)."),
+    ] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the patch here, not to stdout.")
     ] = None,
@@ -163,7 +170,18 @@ def fix(
         )
         path = record.write(snap.repo, run)
     progress(f"run record: {path} (verifix show)")
-    return _report(outcome, llm, output)
+    code = _report(outcome, llm, output)
+    winner = outcome.verified
+    if winner is not None and winner.patch:
+        if commit:
+            branch = deliver.commit_to_branch(
+                snap.repo, winner.patch, the_issue, winner.explanation()
+            )
+            stderr.print(f"committed on branch {branch} (git switch {branch})")
+        if apply:
+            deliver.apply_to_worktree(snap.repo, winner.patch)
+            stderr.print(f"applied to {snap.repo}")
+    return code
 
 
 def _report(outcome: Outcome, llm: Model, output: Path | None) -> int:

@@ -186,3 +186,45 @@ def test_bad_model_input_is_one_line_before_any_container(make_repo, issue_file,
     for result in (no_model, unreachable, no_key, unknown_price, empty_issue):
         assert "Traceback" not in result.err
         assert "running the tests" not in result.err  # no sandbox was started
+
+
+def test_apply_and_commit_deliver_the_verified_patch(make_repo, issue_file):
+    repo = make_repo()
+    (repo / "notes.txt").write_text("my own work in progress\n")
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], text=True, capture_output=True
+    ).stdout.strip()
+    with ScriptedModel([RIGHT]) as server:
+        result = run_fix(repo, issue_file, server, "--apply", "--commit")
+
+    assert result.code == 0, result.err
+    assert "return a + b" in (repo / "calc.py").read_text()
+    assert (repo / "notes.txt").read_text() == "my own work in progress\n"
+    git = ["git", "-C", str(repo)]
+    current = subprocess.run([*git, "branch", "--show-current"], text=True, capture_output=True)
+    assert current.stdout.strip() in ("master", "main")  # still on the user's branch
+    assert (
+        subprocess.run([*git, "rev-parse", "HEAD"], text=True, capture_output=True).stdout.strip()
+        == head
+    )
+    log = subprocess.run(
+        [*git, "log", "-1", "--format=%s%n%b", "verifix/add-subtracts"],
+        text=True,
+        capture_output=True,
+    ).stdout
+    assert log.startswith("Fix: add() subtracts")
+    shown = subprocess.run(
+        [*git, "show", "verifix/add-subtracts:calc.py"], text=True, capture_output=True
+    ).stdout
+    assert "return a + b" in shown
+
+
+def test_apply_refuses_files_with_uncommitted_changes(make_repo, issue_file):
+    repo = make_repo()
+    (repo / "calc.py").write_text(BUGGY_MODULE + "\n# my edit\n")
+    with ScriptedModel([RIGHT]) as server:
+        result = run_fix(repo, issue_file, server, "--apply")
+
+    assert result.code == 2
+    assert "touches files with uncommitted changes (calc.py)" in result.err
+    assert (repo / "calc.py").read_text() == BUGGY_MODULE + "\n# my edit\n"

@@ -1,8 +1,5 @@
-"""``verifix demo``: the check on a bundled repo with a real bug, no setup and no API key.
-
-Until the repair loop lands, the demo verifies the bundled fix: the failing test goes from
-fail to pass and nothing else breaks.
-"""
+"""``verifix demo``: the whole guess-and-check loop on a bundled repo with a real bug, with a
+bundled scripted model, so it needs no API key and no setup."""
 
 from __future__ import annotations
 
@@ -13,15 +10,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from verifix.sandbox import images, snapshot
+from rich.markup import escape
+from verifix.agent import issue as issues
+from verifix.agent.loop import Limits
+from verifix.agent.model import Budget, Model, ModelConfig
+from verifix.sandbox import images
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import SandboxError
 from verifix.sandbox.verify import Checks
 
-from . import render
-from .example import FIX_PATCH, ISSUE, REPO_DIR
-from .output import ProgressLog, stdout
-from .verify_cmd import exit_code, read_patch, run_verify
+from .example import ISSUE, REPO_DIR
+from .example.replies import REPLIES
+from .example.scripted_model import ScriptedModel
+from .fix_cmd import _report, run_fix
+from .output import ProgressLog, stderr
 
 
 def _ensure_base_image(progress: ProgressLog) -> None:
@@ -37,9 +39,11 @@ def _ensure_base_image(progress: ProgressLog) -> None:
 def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> int:
-    """Verify the bundled fix for the bundled example repo's bug, in the sandbox."""
+    """Fix the bundled example's bug with a scripted model: two attempts, one verified."""
     progress = ProgressLog(quiet)
     _ensure_base_image(progress)
+    the_issue = issues.from_file(ISSUE)
+    stderr.print(f"[bold]The issue[/bold]: {escape(the_issue.title)}")
     with tempfile.TemporaryDirectory(prefix="verifix-demo-") as tmp:
         repo = Path(tmp) / "shop"
         shutil.copytree(REPO_DIR, repo, ignore=shutil.ignore_patterns("__pycache__"))
@@ -47,10 +51,15 @@ def demo(
         subprocess.run([*git, "init", "-q"], check=True)
         subprocess.run([*git, "add", "-A"], check=True)
         subprocess.run([*git, "commit", "-qm", "shop with a discount bug"], check=True)
-        stdout.print(f"[bold]The bug[/bold]: {ISSUE.read_text().splitlines()[0][2:]}")
-        stdout.print(f"[bold]The patch[/bold]:\n{FIX_PATCH.read_text()}")
-        with snapshot.of_worktree(repo) as snap:
-            verdict = run_verify(snap, Checks(), read_patch(str(FIX_PATCH)), None, {}, progress)
-    render.verdict(verdict)
-    stdout.print("\nOn your own repo: [bold]verifix verify --patch fix.diff[/bold]")
-    return exit_code(verdict)
+        with ScriptedModel(list(REPLIES)) as server:
+            config = ModelConfig(
+                "openai/verifix-demo", api_base=server.url, price_in=0, price_out=0
+            )
+            llm = Model(config, Budget(max_cost=1.0))
+            outcome, _, _ = run_fix(repo, the_issue, llm, Limits(3, 600), Checks(), None, progress)
+    code = _report(outcome, llm, None)
+    stderr.print(
+        "\nOn your own repo: [bold]verifix fix --issue-file ISSUE.md --model MODEL[/bold] "
+        "(any litellm model; --api-base for a local server)"
+    )
+    return code

@@ -138,22 +138,50 @@ def fix(
         _model_config(model, api_base, price_in, price_out, accept_unknown_cost), Budget(max_cost)
     )
     progress = ProgressLog(quiet)
+    checks = Checks(targets=list(tests) if tests else None)
+    outcome, snap_repo, record_path = run_fix(
+        repo, the_issue, llm, Limits(max_attempts, timeout), checks, config, progress
+    )
+    progress(f"run record: {record_path} (verifix show)")
+    code = _report(outcome, llm, output)
+    winner = outcome.verified
+    if winner is not None and winner.patch:
+        if commit:
+            branch = deliver.commit_to_branch(
+                snap_repo, winner.patch, the_issue, winner.explanation()
+            )
+            stderr.print(f"committed on branch {branch} (git switch {branch})")
+        if apply:
+            deliver.apply_to_worktree(snap_repo, winner.patch)
+            stderr.print(f"applied to {snap_repo}")
+    return code
+
+
+def run_fix(
+    repo: Path,
+    the_issue: issues.Issue,
+    llm: Model,
+    limits: Limits,
+    checks: Checks,
+    config: Path | None,
+    progress: ProgressLog,
+) -> tuple[Outcome, Path, Path]:
+    """Snapshot, environment, baseline, the loop, the run record: ``fix`` and ``demo``."""
     started = datetime.now(timezone.utc)
     client = connect()
     with snapshot.of_worktree(repo) as snap:
         spec = build_spec(snap, config, {})
         env = environment.prepare(client, snap, spec, progress)
-        checks = Checks(targets=list(tests) if tests else None)
         with VerifySession(client, env, snap, checks, progress) as session:
             baseline = session.run_baseline()
             if baseline.error:
                 raise UsageError(f"the tests cannot run on the base tree: {baseline.error}")
-            if not tests and not any(r.failed for r in baseline.results.values()):
+            if not checks.targets and not any(r.failed for r in baseline.results.values()):
                 raise UsageError(
                     "no test fails on the base tree, so nothing can show a fix works: name a "
                     "failing test with --test (reproduction tests are not written yet)"
                 )
-            outcome = repair(the_issue, session, llm, Limits(max_attempts, timeout), progress)
+            outcome = repair(the_issue, session, llm, limits, progress)
         run = record.build(
             the_issue,
             outcome,
@@ -169,19 +197,7 @@ def fix(
             baseline_counts=dict(baseline.counts),
         )
         path = record.write(snap.repo, run)
-    progress(f"run record: {path} (verifix show)")
-    code = _report(outcome, llm, output)
-    winner = outcome.verified
-    if winner is not None and winner.patch:
-        if commit:
-            branch = deliver.commit_to_branch(
-                snap.repo, winner.patch, the_issue, winner.explanation()
-            )
-            stderr.print(f"committed on branch {branch} (git switch {branch})")
-        if apply:
-            deliver.apply_to_worktree(snap.repo, winner.patch)
-            stderr.print(f"applied to {snap.repo}")
-    return code
+    return outcome, snap.repo, path
 
 
 def _report(outcome: Outcome, llm: Model, output: Path | None) -> int:

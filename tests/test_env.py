@@ -106,11 +106,12 @@ def test_setup_gets_proxy_settings_and_tests_get_no_network(make_repo):
     assert json.loads(result.out)["status"] == "VERIFIED"
 
 
-def test_demo_verifies_the_bundled_fix():
+def test_demo_runs_the_loop_with_the_bundled_model():
     result = verifix("demo")
     assert result.code == 0, result.out + result.err
-    assert "VERIFIED" in result.out
-    assert "tests/test_pricing.py::test_ten_percent_off" in result.out
+    assert "attempt 1: NOT_VERIFIED" in result.err
+    assert "attempt 2: VERIFIED" in result.err
+    assert "+    return round(price - price * percent / 100, 2)" in result.out
 
 
 def test_missing_python_version_falls_back_to_the_nearest_image_and_says_so(make_repo):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from conftest import BUGGY_MODULE, verifix
-from fake_llm import ScriptedModel
+from verifix.cli.example.scripted_model import ScriptedModel
 
 ISSUE = "# add() subtracts\n\n`add(2, 3)` returns -1; it should return 5.\n"
 

@@ -1,8 +1,8 @@
-"""A tiny repository with a real bug, and the patch that fixes it, for ``verifix demo``."""
+"""``verifix demo``'s bundle: a tiny repository with a real bug, its issue, and a scripted
+model that answers like an LLM would."""
 
 from pathlib import Path
 
 EXAMPLE_DIR = Path(__file__).parent
 REPO_DIR = EXAMPLE_DIR / "repo"
-FIX_PATCH = EXAMPLE_DIR / "fix.patch"
 ISSUE = EXAMPLE_DIR / "issue.md"

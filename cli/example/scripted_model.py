@@ -1,8 +1,9 @@
 """A local OpenAI-compatible chat server that answers from a script.
 
-The tests point verifix at it with ``--model openai/scripted --api-base URL``, so litellm's
-real HTTP path runs end to end; no model provider is ever called. Every request body is
-kept, so a test can check what verifix told the model.
+``verifix demo`` runs the repair loop against it, so a newcomer sees the whole loop with no
+API key; the test suite points verifix at it (``--model openai/scripted --api-base URL``)
+so litellm's real HTTP path runs end to end and no model provider is ever called. Every
+request body is kept, so a test can check what verifix told the model.
 """
 
 from __future__ import annotations

@@ -203,6 +203,17 @@ def _requirement_files(root: Path) -> list[str]:
     return names
 
 
+def _build_requires(files: RepoFiles) -> list[str]:
+    """pyproject's build requirements with setuptools and wheel unpinned (>=64: PEP 660)."""
+    declared = files.pyproject.get("build-system", {}).get("requires", [])
+    others = [
+        r
+        for r in declared
+        if re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() not in ("setuptools", "wheel")
+    ]
+    return ["setuptools>=64", "wheel", *others]
+
+
 def _tox_testenv(files: RepoFiles) -> tuple[list[str], list[str]]:
     """The extras and deps tox installs for tests: what the project itself says they need."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -263,11 +274,14 @@ def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tup
         else:
             why = "test extras"
         target = f".[{','.join(chosen)}]" if chosen else "."
-        # Build backends older than PEP 660 (setuptools < 64, or pinned to one) can only do
-        # legacy editable installs, which pip dropped in 25.3.
+        # A build backend older than PEP 660 (setuptools < 64, or pinned to one) cannot do
+        # an editable install with today's pip; a current setuptools can, so the fallback
+        # builds without isolation, with the project's other build requirements as declared.
+        build_tools = " ".join(shlex.quote(r) for r in _build_requires(files))
         commands.append(
-            f"python -m pip install -e '{target}' || (python -m pip install -q 'pip<25.3' && "
-            f"python -m pip install --no-use-pep517 -e '{target}')"
+            f"python -m pip install -e '{target}' || "
+            f"(python -m pip install -q {build_tools} && "
+            f"python -m pip install --no-build-isolation -e '{target}')"
         )
         reasons.append(f"installable project, {why} {chosen}" if chosen else "installable project")
     pytest, why = pytest_requirement(commit_date)

@@ -58,8 +58,8 @@ def test_setup_installs_requirements_project_with_test_extra_and_pytest(tmp_path
     found = detect(tmp_path)
     assert found.setup == (
         "python /verifix/bin/install_requirements.py requirements.txt requirements_test.txt",
-        "python -m pip install -e '.[testing]' || (python -m pip install -q 'pip<25.3' && "
-        "python -m pip install --no-use-pep517 -e '.[testing]')",
+        "python -m pip install -e '.[testing]' || (python -m pip install -q "
+        "'setuptools>=64' wheel && python -m pip install --no-build-isolation -e '.[testing]')",
         "python -m pip install 'pytest'",
     )
     assert found.test_command == "python -m pytest"
@@ -151,3 +151,21 @@ def test_pytest_is_bounded_by_the_commit_date(tmp_path):
     assert "pytest 8 came after 2023-05-01" in detect(tmp_path, date(2023, 5, 1)).setup_reason
     assert detect(tmp_path, date(2026, 1, 1)).setup[-1] == "python -m pip install 'pytest'"
     assert detect(tmp_path).setup[-1] == "python -m pip install 'pytest'"
+
+
+def test_editable_fallback_keeps_other_build_requirements(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": (
+                '[build-system]\nrequires = ["setuptools~=62.6", "wheel~=0.37.1", '
+                '"setuptools_scm[toml]>=6.2"]\n[project]\nname = "x"\n'
+            ),
+            "tests/test_x.py": "def test_x():\n    pass\n",
+        },
+    )
+    editable = detect(tmp_path).setup[0]
+    assert (
+        "python -m pip install -q 'setuptools>=64' wheel 'setuptools_scm[toml]>=6.2' &&" in editable
+    )
+    assert "62.6" not in editable

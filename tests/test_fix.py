@@ -228,3 +228,19 @@ def test_apply_refuses_files_with_uncommitted_changes(make_repo, issue_file):
     assert result.code == 2
     assert "touches files with uncommitted changes (calc.py)" in result.err
     assert (repo / "calc.py").read_text() == BUGGY_MODULE + "\n# my edit\n"
+
+
+def test_rate_limits_are_retried_and_auth_errors_end_the_run(make_repo, issue_file):
+    repo = make_repo()
+    with ScriptedModel([{"status": 429}, RIGHT]) as server:
+        retried = run_fix(repo, issue_file, server)
+    assert retried.code == 0, retried.err
+    assert len(server.requests) == 2
+
+    with ScriptedModel([{"status": 401}, RIGHT]) as server:
+        refused = run_fix(repo, issue_file, server)
+    assert refused.code == 3
+    assert len(server.requests) == 1
+    errors = [line for line in refused.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "refused the API key" in errors[0]

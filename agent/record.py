@@ -17,8 +17,9 @@ from typing import Any
 from verifix.sandbox.errors import UsageError
 
 from .issue import Issue
-from .loop import Outcome
+from .loop import Attempt, Outcome
 from .model import Model
+from .repro import Reproduction
 
 SCHEMA = "verifix.run/1"
 RUNS_DIR = Path(".verifix") / "runs"
@@ -32,24 +33,11 @@ def build(
     started: datetime,
     environment: dict[str, Any],
     baseline_counts: dict[str, int],
+    reproduction: Reproduction | None = None,
 ) -> dict[str, Any]:
-    attempts = []
-    for attempt in outcome.attempts:
-        attempts.append(
-            {
-                "number": attempt.number,
-                "reply": attempt.reply,
-                "patch": attempt.patch,
-                "error": attempt.error,
-                "verdict": attempt.verdict.to_json() if attempt.verdict else None,
-                "cost": attempt.cost,
-                "prompt_tokens": attempt.prompt_tokens,
-                "completion_tokens": attempt.completion_tokens,
-                "seconds": round(attempt.seconds, 2),
-            }
-        )
+    attempts = [_attempt(a) for a in outcome.attempts]
     winner = outcome.verified
-    return {
+    record: dict[str, Any] = {
         "schema": SCHEMA,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -69,6 +57,30 @@ def build(
         },
         "attempts": attempts,
         "messages": outcome.messages,
+    }
+    if reproduction is not None:
+        record["reproduction"] = {
+            "stopped": reproduction.stopped,
+            "patch": reproduction.patch,
+            "test_ids": reproduction.test_ids,
+            "attempts": [_attempt(a) for a in reproduction.attempts],
+            "messages": reproduction.messages,
+        }
+    return record
+
+
+def _attempt(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "reply": attempt.reply,
+        "patch": attempt.patch,
+        "error": attempt.error,
+        "verdict": attempt.verdict.to_json() if attempt.verdict else None,
+        "accepted": attempt.accepted,
+        "cost": attempt.cost,
+        "prompt_tokens": attempt.prompt_tokens,
+        "completion_tokens": attempt.completion_tokens,
+        "seconds": round(attempt.seconds, 2),
     }
 
 

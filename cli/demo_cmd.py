@@ -56,8 +56,8 @@ def demo(
                 "openai/verifix-demo", api_base=server.url, price_in=0, price_out=0
             )
             llm = Model(config, Budget(max_cost=1.0))
-            outcome, _, _ = run_fix(repo, the_issue, llm, Limits(3, 600), Checks(), None, progress)
-    code = _report(outcome, llm, None)
+            result = run_fix(repo, the_issue, llm, Limits(3, 600), Checks(), None, progress)
+    code = _report(result, llm, None)
     stderr.print(
         "\nOn your own repo: [bold]verifix fix --issue-file ISSUE.md --model MODEL[/bold] "
         "(any litellm model; --api-base for a local server)"

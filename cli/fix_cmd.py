@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,7 @@ from verifix.agent import deliver, record
 from verifix.agent import issue as issues
 from verifix.agent.loop import Limits, Outcome, repair
 from verifix.agent.model import Budget, Model, ModelConfig
+from verifix.agent.repro import Reproduction, reproduce
 from verifix.sandbox import environment, snapshot
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError
@@ -117,6 +119,10 @@ def fix(
         bool,
         typer.Option("--commit", help="Commit it on a new branch verifix/... (no checkout)."),
     ] = False,
+    no_repro: Annotated[
+        bool,
+        typer.Option("--no-repro", help="On a green repo, accept a patch that breaks nothing."),
+    ] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the patch here, not to stdout.")
     ] = None,
@@ -139,22 +145,51 @@ def fix(
     )
     progress = ProgressLog(quiet)
     checks = Checks(targets=list(tests) if tests else None)
-    outcome, snap_repo, record_path = run_fix(
-        repo, the_issue, llm, Limits(max_attempts, timeout), checks, config, progress
+    result = run_fix(
+        repo,
+        the_issue,
+        llm,
+        Limits(max_attempts, timeout),
+        checks,
+        config,
+        progress,
+        reproduce_first=not no_repro,
     )
-    progress(f"run record: {record_path} (verifix show)")
-    code = _report(outcome, llm, output)
-    winner = outcome.verified
-    if winner is not None and winner.patch:
+    progress(f"run record: {result.record} (verifix show)")
+    code = _report(result, llm, output)
+    winner = result.outcome.verified
+    if winner is not None and result.patch:
         if commit:
             branch = deliver.commit_to_branch(
-                snap_repo, winner.patch, the_issue, winner.explanation()
+                result.repo, result.patch, the_issue, winner.explanation()
             )
             stderr.print(f"committed on branch {branch} (git switch {branch})")
         if apply:
-            deliver.apply_to_worktree(snap_repo, winner.patch)
-            stderr.print(f"applied to {snap_repo}")
+            deliver.apply_to_worktree(result.repo, result.patch)
+            stderr.print(f"applied to {result.repo}")
     return code
+
+
+_REPRO_CONTEXT = "## The reproduction test (already added; do not edit it)\n```diff\n{patch}```"
+
+
+@dataclass
+class FixRun:
+    """What ``run_fix`` did: the loop's outcome, the reproduction (if one was needed), the
+    patch to hand over (the reproduction test plus the fix), and the record's path."""
+
+    outcome: Outcome
+    repo: Path
+    record: Path
+    reproduction: Reproduction | None = None
+
+    @property
+    def patch(self) -> str | None:
+        winner = self.outcome.verified
+        if winner is None or not winner.patch:
+            return None
+        test = self.reproduction.patch if self.reproduction and self.reproduction.patch else ""
+        return test + winner.patch
 
 
 def run_fix(
@@ -165,10 +200,14 @@ def run_fix(
     checks: Checks,
     config: Path | None,
     progress: ProgressLog,
-) -> tuple[Outcome, Path, Path]:
-    """Snapshot, environment, baseline, the loop, the run record: ``fix`` and ``demo``."""
+    *,
+    reproduce_first: bool = True,
+) -> FixRun:
+    """Snapshot, environment, baseline, a reproduction test when nothing fails, the loop,
+    and the run record: ``fix`` and ``demo``."""
     started = datetime.now(timezone.utc)
     client = connect()
+    repro: Reproduction | None = None
     with snapshot.of_worktree(repo) as snap:
         spec = build_spec(snap, config, {})
         env = environment.prepare(client, snap, spec, progress)
@@ -176,12 +215,27 @@ def run_fix(
             baseline = session.run_baseline()
             if baseline.error:
                 raise UsageError(f"the tests cannot run on the base tree: {baseline.error}")
-            if not checks.targets and not any(r.failed for r in baseline.results.values()):
-                raise UsageError(
-                    "no test fails on the base tree, so nothing can show a fix works: name a "
-                    "failing test with --test (reproduction tests are not written yet)"
+            green = not checks.targets and not any(r.failed for r in baseline.results.values())
+            if not green:
+                outcome = repair(the_issue, session, llm, limits, progress)
+            elif not reproduce_first:
+                progress("nothing fails and --no-repro: accepting a patch that breaks nothing")
+                outcome = repair(the_issue, session, llm, limits, progress, require_targets=False)
+            else:
+                progress("nothing fails on the base tree: reproducing the issue as a test first")
+                repro = reproduce(the_issue, session, llm, limits, progress)
+                outcome = Outcome(stopped=f"reproduction: {repro.stopped}")
+        if repro is not None and repro.patch:
+            fix_checks = Checks(targets=repro.test_ids, base_patches=[repro.patch])
+            with VerifySession(client, env, snap, fix_checks, progress) as session:
+                outcome = repair(
+                    the_issue,
+                    session,
+                    llm,
+                    limits,
+                    progress,
+                    extra_context=_REPRO_CONTEXT.format(patch=repro.patch),
                 )
-            outcome = repair(the_issue, session, llm, limits, progress)
         run = record.build(
             the_issue,
             outcome,
@@ -195,12 +249,14 @@ def run_fix(
                 "snapshot": snap.description,
             },
             baseline_counts=dict(baseline.counts),
+            reproduction=repro,
         )
         path = record.write(snap.repo, run)
-    return outcome, snap.repo, path
+    return FixRun(outcome, snap.repo, path, repro)
 
 
-def _report(outcome: Outcome, llm: Model, output: Path | None) -> int:
+def _report(result: FixRun, llm: Model, output: Path | None) -> int:
+    outcome = result.outcome
     spent = (
         f"{len(outcome.attempts)} attempts, ${llm.budget.spent:.4f}, "
         f"{llm.budget.prompt_tokens + llm.budget.completion_tokens} tokens"
@@ -213,13 +269,22 @@ def _report(outcome: Outcome, llm: Model, output: Path | None) -> int:
             why = best.error or (best.verdict.reason if best.verdict else "")
             stderr.print(f"best attempt: #{best.number}: {escape(why)}")
         return exit_codes.NOT_VERIFIED
-    assert winner.patch is not None
-    stderr.print(f"[bold green]VERIFIED[/] attempt {winner.number} ({spent})")
+    patch = result.patch
+    assert patch is not None
+    if not any(a.verdict and a.verdict.targets for a in outcome.attempts if a.accepted):
+        stderr.print(
+            f"[bold yellow]NO REGRESSIONS[/] attempt {winner.number} ({spent}); "
+            "nothing shows the issue is fixed (--no-repro)"
+        )
+    else:
+        stderr.print(f"[bold green]VERIFIED[/] attempt {winner.number} ({spent})")
+    if result.reproduction and result.reproduction.patch:
+        stderr.print("the patch includes the reproduction test that failed before the fix")
     if winner.explanation():
         stderr.print(escape(winner.explanation()))
     if output:
-        output.write_text(winner.patch)
+        output.write_text(patch)
         stderr.print(f"patch written to {output}")
     else:
-        stdout.out(winner.patch, end="", highlight=False)
+        stdout.out(patch, end="", highlight=False)
     return exit_codes.VERIFIED

@@ -164,7 +164,7 @@ def judge(
         errors.append(f"the test run timed out after {patched.exec.duration_s:.0f}s")
     parts = dict(targets=target_changes, broken=broken, still_failing=still_failing, errors=errors)
 
-    if not targets:
+    if not targets and not broken and not errors:
         return verdict(
             Status.NO_TARGET,
             "no target tests: none fail at baseline and none were named with --tests, "

@@ -244,3 +244,53 @@ def test_rate_limits_are_retried_and_auth_errors_end_the_run(make_repo, issue_fi
     errors = [line for line in refused.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert "refused the API key" in errors[0]
+
+
+GREEN = {
+    "calc.py": "def add(a, b):\n    return a + b\n\n\ndef subtract(a, b):\n    return a + b\n",
+    "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+    "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+}
+NEW_TEST = (
+    "tests/test_verifix_repro.py\n<<<<<<< SEARCH\n=======\nfrom calc import subtract\n\n\n"
+    "def test_subtract():\n    assert subtract({a}, {b}) == {c}\n>>>>>>> REPLACE\n"
+)
+
+
+def test_on_a_green_repo_a_reproduction_test_comes_first(make_repo, tmp_path):
+    repo = make_repo(GREEN)
+    issue = tmp_path / "issue.md"
+    issue.write_text("# subtract() adds\n\n`subtract(5, 3)` returns 8.\n")
+    passing_test = NEW_TEST.format(a=0, b=0, c=0)  # 0 + 0 == 0 - 0: passes on the bug
+    failing_test = NEW_TEST.format(a=5, b=3, c=2)
+    the_fix = "Subtract.\n\n" + block(
+        "def subtract(a, b):\n    return a + b", "def subtract(a, b):\n    return a - b"
+    )
+    with ScriptedModel([passing_test, failing_test, the_fix]) as server:
+        result = run_fix(repo, issue, server)
+
+    assert result.code == 0, result.err
+    assert len(server.requests) == 3
+    assert "your test passes on the current code" in server.user_messages(1)
+    assert "tests/test_verifix_repro.py::test_subtract" in server.user_messages(2)
+    assert "reproduction 2: kept" in result.err
+    # The patch carries the reproduction test and the fix.
+    assert "+++ b/tests/test_verifix_repro.py" in result.out
+    assert "+    return a - b" in result.out
+
+
+def test_no_repro_accepts_a_patch_that_breaks_nothing(make_repo, tmp_path):
+    repo = make_repo(GREEN)
+    issue = tmp_path / "issue.md"
+    issue.write_text("# subtract() adds\n")
+    breaking = "x\n\n" + block("def add(a, b):\n    return a + b", "def add(a, b):\n    return 0")
+    the_fix = "x\n\n" + block(
+        "def subtract(a, b):\n    return a + b", "def subtract(a, b):\n    return a - b"
+    )
+    with ScriptedModel([breaking, the_fix]) as server:
+        result = run_fix(repo, issue, server, "--no-repro")
+
+    assert result.code == 0, result.err
+    assert "attempt 1: NOT_VERIFIED" in result.err  # it broke test_add
+    assert "NO REGRESSIONS" in result.err
+    assert "+    return a - b" in result.out

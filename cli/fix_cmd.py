@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -16,8 +16,11 @@ from verifix.agent.loop import Limits, Outcome, repair
 from verifix.agent.model import Budget, Model, ModelConfig
 from verifix.agent.repro import Reproduction, reproduce
 from verifix.sandbox import environment, snapshot
+from verifix.sandbox.config import CONFIG_FILE
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError
+from verifix.sandbox.snapshot import repo_root
+from verifix.sandbox.tomlfile import read_toml
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
@@ -28,24 +31,55 @@ MODEL_PANEL = "Model"
 LIMITS_PANEL = "Limits"
 
 
+#: ``[model]`` in .verifix.toml: the settings a repo can pin for ``fix``.
+_MODEL_KEYS = {
+    "name": str,
+    "api_base": str,
+    "price_in": (int, float),
+    "price_out": (int, float),
+    "max_cost": (int, float),
+    "max_attempts": int,
+}
+
+
+def _repo_model_settings(repo: Path) -> dict[str, Any]:
+    """The ``[model]`` table of the repo's .verifix.toml (flags and variables beat it)."""
+    path = repo_root(repo) / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    table = read_toml(path).get("model", {})
+    for key, value in table.items():
+        if key not in _MODEL_KEYS:
+            raise UsageError(
+                f"unknown setting '{key}' in {CONFIG_FILE} [model]; known: "
+                + ", ".join(_MODEL_KEYS)
+            )
+        if not isinstance(value, _MODEL_KEYS[key]) or isinstance(value, bool):
+            raise UsageError(f"'{key}' in {CONFIG_FILE} [model] has the wrong type: {value!r}")
+    return table
+
+
 def _model_config(
+    file: dict[str, Any],
     model: str | None,
     api_base: str | None,
     price_in: float | None,
     price_out: float | None,
     accept_unknown_cost: bool,
 ) -> ModelConfig:
-    name = model or os.environ.get("VERIFIX_MODEL")
+    name = model or os.environ.get("VERIFIX_MODEL") or file.get("name")
     if not name:
         raise UsageError(
             "no model configured: pass --model (any litellm model string, e.g. "
-            "openai/gpt-4o-mini) or set VERIFIX_MODEL"
+            "openai/gpt-4o-mini), set VERIFIX_MODEL, or name it in .verifix.toml [model]"
         )
+    price_in = price_in if price_in is not None else file.get("price_in")
+    price_out = price_out if price_out is not None else file.get("price_out")
     if (price_in is None) != (price_out is None):
         raise UsageError("--price-in and --price-out go together")
     return ModelConfig(
         model=name,
-        api_base=api_base or os.environ.get("VERIFIX_API_BASE"),
+        api_base=api_base or os.environ.get("VERIFIX_API_BASE") or file.get("api_base"),
         price_in=price_in,
         price_out=price_out,
         accept_unknown_cost=accept_unknown_cost,
@@ -104,11 +138,17 @@ def fix(
         ),
     ] = False,
     max_cost: Annotated[
-        float, typer.Option("--max-cost", help="Hard limit in USD.", rich_help_panel=LIMITS_PANEL)
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            "--max-cost", help="Hard limit in USD [default: 1.00].", rich_help_panel=LIMITS_PANEL
+        ),
+    ] = None,
     max_attempts: Annotated[
-        int, typer.Option("--max-attempts", help="Patches to try.", rich_help_panel=LIMITS_PANEL)
-    ] = 5,
+        int | None,
+        typer.Option(
+            "--max-attempts", help="Patches to try [default: 5].", rich_help_panel=LIMITS_PANEL
+        ),
+    ] = None,
     timeout: Annotated[
         int, typer.Option("--timeout", help="Wall-clock seconds.", rich_help_panel=LIMITS_PANEL)
     ] = 1800,
@@ -137,12 +177,14 @@ def fix(
     if (issue_file is None) == (issue_text is None):
         raise UsageError("pass the issue with --issue-file PATH or --issue-text TEXT (one of them)")
     the_issue = issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
+    file = _repo_model_settings(repo)
+    max_cost = max_cost if max_cost is not None else float(file.get("max_cost", 1.0))
+    max_attempts = max_attempts if max_attempts is not None else file.get("max_attempts", 5)
     if max_cost <= 0 or max_attempts < 1:
         raise UsageError("--max-cost must be above 0 and --max-attempts at least 1")
     # Everything the model needs is checked before any container starts.
-    llm = Model(
-        _model_config(model, api_base, price_in, price_out, accept_unknown_cost), Budget(max_cost)
-    )
+    model_config = _model_config(file, model, api_base, price_in, price_out, accept_unknown_cost)
+    llm = Model(model_config, Budget(max_cost))
     progress = ProgressLog(quiet)
     checks = Checks(targets=list(tests) if tests else None)
     result = run_fix(

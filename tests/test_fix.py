@@ -294,3 +294,17 @@ def test_no_repro_accepts_a_patch_that_breaks_nothing(make_repo, tmp_path):
     assert "attempt 1: NOT_VERIFIED" in result.err  # it broke test_add
     assert "NO REGRESSIONS" in result.err
     assert "+    return a - b" in result.out
+
+
+def test_the_model_can_be_configured_in_verifix_toml(make_repo, issue_file):
+    repo = make_repo()
+    with ScriptedModel([WRONG, RIGHT]) as server:
+        (repo / ".verifix.toml").write_text(
+            f'[model]\nname = "openai/scripted"\napi_base = "{server.url}"\n'
+            "price_in = 1\nprice_out = 2\nmax_attempts = 1\n"
+        )
+        result = verifix("fix", str(repo), "--issue-file", str(issue_file))
+
+    assert result.code == 1, result.err  # max_attempts = 1 from the file: only WRONG is tried
+    assert len(server.requests) == 1
+    assert server.requests[0]["model"] == "scripted"

@@ -4,10 +4,13 @@ local scripted model server."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
 
 import pytest
-from conftest import BUGGY_MODULE, verifix
+from conftest import BUGGY_MODULE, OURS, VERIFIX, verifix
 from verifix.cli.example.scripted_model import ScriptedModel
 
 ISSUE = "# add() subtracts\n\n`add(2, 3)` returns -1; it should return 5.\n"
@@ -308,3 +311,47 @@ def test_the_model_can_be_configured_in_verifix_toml(make_repo, issue_file):
     assert result.code == 1, result.err  # max_attempts = 1 from the file: only WRONG is tried
     assert len(server.requests) == 1
     assert server.requests[0]["model"] == "scripted"
+
+
+def test_ctrl_c_while_waiting_for_the_model_leaves_nothing_behind(
+    make_repo, issue_file, docker_client
+):
+    repo = make_repo()
+    before = (repo / "calc.py").read_text()
+    with ScriptedModel([{"text": RIGHT, "delay": 60}]) as server:
+        proc = subprocess.Popen(
+            [
+                str(VERIFIX),
+                "fix",
+                str(repo),
+                "--issue-file",
+                str(issue_file),
+                "--model",
+                "openai/scripted",
+                "--api-base",
+                server.url,
+                "--price-in",
+                "1",
+                "--price-out",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        deadline = time.monotonic() + 120
+        while not server.requests and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert server.requests, "the model was never called"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, err
+    assert out == ""
+    assert docker_client.containers.list(all=True, filters=OURS) == []
+    assert (repo / "calc.py").read_text() == before
+    status = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain"], text=True, capture_output=True
+    ).stdout
+    assert status == ""

@@ -17,7 +17,7 @@ from typing import Any
 
 class ScriptedModel:
     """Replies are strings, or dicts: ``{"status": 500}`` for an error, ``{"text": ...,
-    "usage": False}`` for a reply that reports no usage."""
+    "usage": False}`` for a reply that reports no usage, ``"delay": seconds`` to answer late."""
 
     def __init__(self, replies: list[Any], prompt_tokens: int = 1000, completion_tokens: int = 200):
         self.replies = list(replies)
@@ -34,6 +34,8 @@ class ScriptedModel:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests.append(body)
                 reply = owner.replies.pop(0) if owner.replies else "I have nothing more."
+                if isinstance(reply, dict) and reply.get("delay"):
+                    time.sleep(reply["delay"])
                 if isinstance(reply, dict) and "status" in reply:
                     self._send(reply["status"], {"error": {"message": "scripted failure"}})
                     return

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verifix.sandbox.testrun import TestReport
+from verifix.sandbox.testrun import PASSING, TestReport
 from verifix.sandbox.verdict import Status, TestChange, Verdict
 from verifix.sandbox.verify import VerifySession
 
@@ -93,7 +93,7 @@ class Outcome:
         def score(a: Attempt) -> tuple[int, int]:
             if a.verdict is None:
                 return (-1, 0)
-            fixed = sum(1 for t in a.verdict.targets if t.after in ("passed", "xfailed", "xpassed"))
+            fixed = sum(1 for t in a.verdict.targets if t.after in PASSING)
             return (fixed, -len(a.verdict.broken))
 
         judged = [a for a in self.attempts if a.patch]
@@ -216,9 +216,10 @@ def repair(
         if time.monotonic() - started > limits.timeout_s:
             outcome.stopped = "timeout"
             return outcome
+        spent = model.budget
         progress(
             f"attempt {number} of {limits.max_attempts}: asking the model "
-            f"(${model.budget.spent:.4f} spent)"
+            f"(${spent.spent:.4f}, {spent.prompt_tokens + spent.completion_tokens} tokens so far)"
         )
         attempt_started = time.monotonic()
         try:
@@ -244,7 +245,11 @@ def repair(
                 and not verdict.broken
                 and not verdict.errors
             )
-            progress(f"attempt {number}: {attempt.verdict.status.value} ({attempt.verdict.reason})")
+            passing = sum(1 for t in verdict.targets if t.after in PASSING)
+            progress(
+                f"attempt {number}: {verdict.status.value}, {passing}/{len(verdict.targets)} "
+                f"targets pass, {len(verdict.broken)} broke ({verdict.reason})"
+            )
         else:
             progress(f"attempt {number}: unusable edit ({attempt.error})")
         attempt.seconds = time.monotonic() - attempt_started

@@ -277,10 +277,11 @@ def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tup
         # A build backend older than PEP 660 (setuptools < 64, or pinned to one) cannot do
         # an editable install with today's pip; a current setuptools can, so the fallback
         # builds without isolation, with the project's other build requirements as declared.
+        # Build tools are tools, not the project's dependencies: exempt from the era cutoff.
         build_tools = " ".join(shlex.quote(r) for r in _build_requires(files))
         commands.append(
             f"python -m pip install -e '{target}' || "
-            f"(python -m pip install -q {build_tools} && "
+            f"(env -u PIP_UPLOADED_PRIOR_TO python -m pip install -q {build_tools} && "
             f"python -m pip install --no-build-isolation -e '{target}')"
         )
         reasons.append(f"installable project, {why} {chosen}" if chosen else "installable project")

@@ -58,8 +58,9 @@ def test_setup_installs_requirements_project_with_test_extra_and_pytest(tmp_path
     found = detect(tmp_path)
     assert found.setup == (
         "python /verifix/bin/install_requirements.py requirements.txt requirements_test.txt",
-        "python -m pip install -e '.[testing]' || (python -m pip install -q "
-        "'setuptools>=64' wheel && python -m pip install --no-build-isolation -e '.[testing]')",
+        "python -m pip install -e '.[testing]' || (env -u PIP_UPLOADED_PRIOR_TO "
+        "python -m pip install -q 'setuptools>=64' wheel && "
+        "python -m pip install --no-build-isolation -e '.[testing]')",
         "python -m pip install 'pytest'",
     )
     assert found.test_command == "python -m pytest"

@@ -8,7 +8,7 @@ removed before a model reads it, because that is where prompt injections hide.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from verifix.sandbox.errors import UsageError
@@ -36,7 +36,6 @@ class Issue:
     labels: tuple[str, ...] = ()
     url: str | None = None
     number: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def as_text(self) -> str:
         """Title, body and comments, cleaned, for the prompt."""

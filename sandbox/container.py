@@ -222,16 +222,3 @@ class Container:
         if not result.ok:
             raise SandboxError(f"could not create {directory} in the sandbox: {result.output}")
         self._dirs.add(directory)
-
-    def read_file(self, path: str) -> bytes | None:
-        """A file's bytes, or None if it does not exist."""
-        from docker.errors import NotFound
-
-        try:
-            chunks, _ = self.raw.get_archive(path)
-        except NotFound:
-            return None
-        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-            member = tar.next()
-            extracted = tar.extractfile(member) if member else None
-            return extracted.read() if extracted else None

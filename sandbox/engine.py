@@ -19,7 +19,6 @@ LABEL = "verifix"
 LABEL_KIND = "verifix.kind"
 LABEL_PYTHON = "verifix.python"
 LABEL_KEY = "verifix.key"
-LABEL_REPO = "verifix.repo"
 LABEL_OWNER_PID = "verifix.pid"
 #: Set from VERIFIX_SESSION, so a CI job (or a test session) can find exactly its own.
 LABEL_SESSION = "verifix.session"

@@ -22,7 +22,7 @@ from verifix.sandbox.verify import VerifySession
 
 from . import context, edits
 from .issue import Issue
-from .model import BudgetExhausted, Model
+from .model import BudgetExhausted, Model, Reply
 
 Progress = Callable[[str], None]
 
@@ -64,6 +64,16 @@ class Attempt:
     seconds: float = 0.0
     #: Passed the run's criterion: VERIFIED, or in no-regressions mode, nothing broke.
     accepted: bool = False
+
+    @classmethod
+    def from_reply(cls, number: int, reply: Reply) -> Attempt:
+        return cls(
+            number,
+            reply.text,
+            cost=reply.cost,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+        )
 
     @property
     def verified(self) -> bool:
@@ -228,13 +238,7 @@ def repair(
             progress(f"stopping: {exc}")
             outcome.stopped = "cost limit"
             return outcome
-        attempt = Attempt(
-            number,
-            reply.text,
-            cost=reply.cost,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-        )
+        attempt = Attempt.from_reply(number, reply)
         attempt.patch, attempt.error = propose(reply.text, root, may_edit_tests)
         if attempt.patch:
             progress(f"attempt {number}: checking the patch in the sandbox")

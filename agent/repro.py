@@ -101,13 +101,7 @@ def reproduce(
             progress(f"stopping: {exc}")
             repro.stopped = "cost limit"
             return repro
-        attempt = Attempt(
-            number,
-            reply.text,
-            cost=reply.cost,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-        )
+        attempt = Attempt.from_reply(number, reply)
         repro.attempts.append(attempt)
         repro.messages.append({"role": "assistant", "content": reply.text})
         failing: list[str] = []

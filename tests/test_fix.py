@@ -31,8 +31,8 @@ def issue_file(tmp_path):
     return path
 
 
-def run_fix(repo, issue_file, server, *extra):
-    return verifix(
+def fix_args(repo, issue_file, server) -> list[str]:
+    return [
         "fix",
         str(repo),
         "--issue-file",
@@ -45,8 +45,11 @@ def run_fix(repo, issue_file, server, *extra):
         "1",
         "--price-out",
         "2",
-        *extra,
-    )
+    ]
+
+
+def run_fix(repo, issue_file, server, *extra):
+    return verifix(*fix_args(repo, issue_file, server), *extra)
 
 
 def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_verified(
@@ -320,21 +323,7 @@ def test_ctrl_c_while_waiting_for_the_model_leaves_nothing_behind(
     before = (repo / "calc.py").read_text()
     with ScriptedModel([{"text": RIGHT, "delay": 60}]) as server:
         proc = subprocess.Popen(
-            [
-                str(VERIFIX),
-                "fix",
-                str(repo),
-                "--issue-file",
-                str(issue_file),
-                "--model",
-                "openai/scripted",
-                "--api-base",
-                server.url,
-                "--price-in",
-                "1",
-                "--price-out",
-                "2",
-            ],
+            [str(VERIFIX), *fix_args(repo, issue_file, server)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

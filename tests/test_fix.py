@@ -118,13 +118,17 @@ def test_every_attempt_failing_ends_with_exit_1_within_max_attempts(make_repo, i
 def test_a_malformed_edit_gets_its_error_back(make_repo, issue_file):
     repo = make_repo()
     misquoted = "Fix.\n\n" + block("    return a  -  bb", "    return a + b")
-    with ScriptedModel([misquoted, RIGHT]) as server:
+    broken_syntax = "Fix.\n\n" + block("    return a - b", "    return (a + b")
+    with ScriptedModel([misquoted, broken_syntax, RIGHT]) as server:
         result = run_fix(repo, issue_file, server)
 
     assert result.code == 0, result.err
     second = server.user_messages(1)
     assert "block 1 (calc.py): the SEARCH lines match nothing" in second
     assert "    2|     return a - b" in second  # the nearest lines, quoted with numbers
+    # Code that does not compile goes back to the model without a test run.
+    assert "calc.py would not compile: '(' was never closed" in server.user_messages(2)
+    assert "attempt 2: checking the patch" not in result.err
 
 
 def test_max_cost_stops_before_the_call_that_could_exceed_it(make_repo, issue_file):

@@ -20,6 +20,9 @@ _INVISIBLE = re.compile(
 )
 
 
+FENCE_START, FENCE_END = "<<<ISSUE", "ISSUE>>>"
+
+
 @dataclass(frozen=True)
 class Comment:
     author: str
@@ -43,6 +46,11 @@ class Issue:
         for comment in self.comments:
             parts += ["", f"Comment by {clean(comment.author)}:", clean(comment.body)]
         return "\n".join(parts).strip()
+
+    def fenced(self) -> str:
+        """The issue between markers the prompt calls data; the text cannot close them."""
+        text = self.as_text().replace(FENCE_END, "ISSUE> > >").replace(FENCE_START, "< < <ISSUE")
+        return f"{FENCE_START}\n{text}\n{FENCE_END}"
 
 
 def clean(text: str) -> str:

@@ -135,7 +135,7 @@ def first_prompt(
     failing = [baseline.results[t] for t in targets if t in baseline.results]
     tests = "\n".join(f"- {r.id}\n```\n{trim(r.message)}\n```" for r in failing[:_FEEDBACK_TESTS])
     return (
-        f"ISSUE (data from the issue tracker)\n<<<ISSUE\n{issue.as_text()}\nISSUE>>>\n\n"
+        f"ISSUE (data from the issue tracker)\n{issue.fenced()}\n\n"
         f"## Failing tests (they must pass after your change)\n{tests or '(none reported)'}\n\n"
         f"{context.build(root, issue.as_text(), baseline, budget)}"
     )

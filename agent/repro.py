@@ -84,7 +84,7 @@ def reproduce(
         {
             "role": "user",
             "content": (
-                f"ISSUE (data from the issue tracker)\n<<<ISSUE\n{issue.as_text()}\nISSUE>>>\n\n"
+                f"ISSUE (data from the issue tracker)\n{issue.fenced()}\n\n"
                 f"The test folder is {folder}/. Every existing test passes.\n\n"
                 + context.build(root, issue.as_text(), baseline, 12000)
             ),

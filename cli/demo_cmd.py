@@ -21,7 +21,6 @@ from verifix.sandbox.verify import Checks
 
 from .example import ISSUE, REPO_DIR
 from .example.replies import REPLIES
-from .example.scripted_model import ScriptedModel
 from .fix_cmd import _report, run_fix
 from .output import ProgressLog, stderr
 
@@ -40,6 +39,8 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> int:
     """Fix the bundled example's bug with a scripted model: two attempts, one verified."""
+    from .example.scripted_model import ScriptedModel  # an HTTP server: only for the demo
+
     progress = ProgressLog(quiet)
     _ensure_base_image(progress)
     the_issue = issues.from_file(ISSUE)

@@ -257,6 +257,13 @@ def run_fix(
             baseline = session.run_baseline()
             if baseline.error:
                 raise UsageError(f"the tests cannot run on the base tree: {baseline.error}")
+            results = baseline.results
+            passing = [t for t in checks.targets or [] if t in results and results[t].passed]
+            if passing:
+                raise UsageError(
+                    f"--test {passing[0]} already passes on the base tree, so it cannot show a "
+                    "fix: name a test that fails because of the issue"
+                )
             green = not checks.targets and not any(r.failed for r in baseline.results.values())
             if not green:
                 outcome = repair(the_issue, session, llm, limits, progress)

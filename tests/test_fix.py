@@ -348,3 +348,13 @@ def test_ctrl_c_while_waiting_for_the_model_leaves_nothing_behind(
         ["git", "-C", str(repo), "status", "--porcelain"], text=True, capture_output=True
     ).stdout
     assert status == ""
+
+
+def test_a_named_test_that_already_passes_is_refused(make_repo, issue_file):
+    repo = make_repo()
+    with ScriptedModel([RIGHT]) as server:
+        result = run_fix(repo, issue_file, server, "--test", "tests/test_calc.py::test_double")
+
+    assert result.code == 2
+    assert "--test tests/test_calc.py::test_double already passes" in result.err
+    assert server.requests == []

@@ -198,7 +198,7 @@ def repair(
     limits: Limits,
     progress: Progress,
     *,
-    context_tokens: int = 12000,
+    context_tokens: int | None = None,
     may_edit_tests: bool = False,
     require_targets: bool = True,
     extra_context: str = "",
@@ -218,7 +218,9 @@ def repair(
         {"role": "system", "content": SYSTEM_PROMPT},
         {
             "role": "user",
-            "content": first_prompt(issue, root, baseline, targets, context_tokens)
+            "content": first_prompt(
+                issue, root, baseline, targets, context_tokens or model.context_budget()
+            )
             + (f"\n\n{extra_context}" if extra_context else ""),
         },
     ]

@@ -32,6 +32,9 @@ _TRANSIENT = (
     "BadGatewayError",
 )
 _RETRIES = 3
+#: Assumed for models litellm does not know (most local models offer at least this).
+_DEFAULT_WINDOW = 16000
+_MAX_CONTEXT_TOKENS = 30000
 
 
 class ModelError(VerifixError):
@@ -140,6 +143,18 @@ class Model:
                 f"model {self.config.model} needs {', '.join(missing)}: set it in the "
                 "environment (it stays on this machine and never enters the sandbox)"
             )
+
+    def context_budget(self) -> int:
+        """Tokens of repo context for the first prompt: a quarter of the model's window
+        (the rest is the issue, the feedback of later attempts and the replies), capped so
+        a huge window does not mean a huge bill."""
+        window = _DEFAULT_WINDOW
+        try:
+            info = _litellm().get_model_info(self.config.model)
+            window = int(info.get("max_input_tokens") or window)
+        except Exception:  # unmapped model: litellm raises a bare Exception
+            pass
+        return max(2000, min(window // 4, _MAX_CONTEXT_TOKENS))
 
     def worst_case(self, messages: list[dict[str, str]]) -> float:
         if self._prices is None:

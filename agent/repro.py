@@ -86,7 +86,7 @@ def reproduce(
             "content": (
                 f"ISSUE (data from the issue tracker)\n{issue.fenced()}\n\n"
                 f"The test folder is {folder}/. Every existing test passes.\n\n"
-                + context.build(root, issue.as_text(), baseline, 12000)
+                + context.build(root, issue.as_text(), baseline, model.context_budget())
             ),
         },
     ]

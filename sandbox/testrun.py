@@ -25,6 +25,7 @@ FAILING = frozenset({"failed", "error"})
 
 @dataclass(frozen=True)
 class TestResult:
+    __test__ = False  # not a pytest test class
     id: str
     outcome: str  # passed, failed, error, skipped, xfailed, xpassed
     message: str = ""
@@ -41,6 +42,8 @@ class TestResult:
 @dataclass(frozen=True)
 class TestReport:
     """One run of the test command: per-test results plus how the command itself ended."""
+
+    __test__ = False
 
     results: Mapping[str, TestResult]
     exec: ExecResult

@@ -31,20 +31,10 @@ def issue_file(tmp_path):
     return path
 
 
-def fix_args(repo, issue_file, server) -> list[str]:
+def fix_args(repo, issue_file, server, price_out: str = "2") -> list[str]:
     return [
-        "fix",
-        str(repo),
-        "--issue-file",
-        str(issue_file),
-        "--model",
-        "openai/scripted",
-        "--api-base",
-        server.url,
-        "--price-in",
-        "1",
-        "--price-out",
-        "2",
+        *("fix", str(repo), "--issue-file", str(issue_file), "--model", "openai/scripted"),
+        *("--api-base", server.url, "--price-in", "1", "--price-out", price_out),
     ]
 
 
@@ -138,24 +128,8 @@ def test_max_cost_stops_before_the_call_that_could_exceed_it(make_repo, issue_fi
     # third could pass $1.00 and is never made.
     replies = ["Let me think.", "Still thinking.", RIGHT]
     with ScriptedModel(replies, completion_tokens=4000) as server:
-        result = verifix(
-            "fix",
-            str(repo),
-            "--issue-file",
-            str(issue_file),
-            "--model",
-            "openai/scripted",
-            "--api-base",
-            server.url,
-            "--price-in",
-            "1",
-            "--price-out",
-            "100",
-            "--max-cost",
-            "1.00",
-            "--max-attempts",
-            "5",
-        )
+        args = fix_args(repo, issue_file, server, price_out="100")
+        result = verifix(*args, "--max-cost", "1.00", "--max-attempts", "5")
 
     assert result.code == 1, result.err
     assert len(server.requests) == 2

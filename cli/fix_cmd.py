@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from verifix.agent import deliver, record
+from verifix.agent import deliver, github, record
 from verifix.agent import issue as issues
 from verifix.agent.loop import Limits, Outcome, repair
 from verifix.agent.model import Budget, Model, ModelConfig
@@ -24,7 +24,7 @@ from verifix.sandbox.tomlfile import read_toml
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
-from .common import ConfigOpt, RepoArg, build_spec
+from .common import ConfigOpt, build_spec
 from .output import ProgressLog, stderr, stdout
 
 MODEL_PANEL = "Model"
@@ -40,6 +40,11 @@ _MODEL_KEYS = {
     "max_cost": (int, float),
     "max_attempts": int,
 }
+
+
+def origin_ok(repo: Path, ref: github.IssueRef | None) -> bool:
+    """Whether ``repo`` is a checkout of the issue's repository (then work in it)."""
+    return ref is not None and github.origin_matches(repo, ref)
 
 
 def _repo_model_settings(repo: Path) -> dict[str, Any]:
@@ -87,7 +92,10 @@ def _model_config(
 
 
 def fix(
-    repo: RepoArg = Path("."),
+    target: Annotated[
+        str,
+        typer.Argument(help="The repo (default: .), or a GitHub issue: URL, OWNER/REPO#N or '#N'."),
+    ] = ".",
     issue_file: Annotated[
         Path | None, typer.Option("--issue-file", help="The issue as a markdown or text file.")
     ] = None,
@@ -168,16 +176,55 @@ def fix(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
     config: ConfigOpt = None,
+    github_api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--github-api-url",
+            help="GitHub Enterprise API (or GITHUB_API_URL).",
+            rich_help_panel="GitHub",
+        ),
+    ] = None,
+    all_comments: Annotated[
+        bool,
+        typer.Option(
+            "--all-comments",
+            help="Read comments by anyone, not only collaborators.",
+            rich_help_panel="GitHub",
+        ),
+    ] = False,
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            "--ref",
+            help="Branch to fix when verifix clones the issue's repo.",
+            rich_help_panel="GitHub",
+        ),
+    ] = None,
 ) -> int:
     """Fix an issue: the model proposes patches, each is verified in the sandbox.
 
     Exit codes: 0 a verified patch, 1 none within the limits, 2 usage or configuration,
     3 environment, sandbox or model-provider failure.
     """
-    if (issue_file is None) == (issue_text is None):
-        raise UsageError("pass the issue with --issue-file PATH or --issue-text TEXT (one of them)")
-    the_issue = issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
-    file = _repo_model_settings(repo)
+    started = datetime.now(timezone.utc)
+    # Anything with a '#' that is not a folder is meant as an issue reference.
+    from_github = github.looks_like_reference(target) or (
+        "#" in target and not Path(target).exists()
+    )
+    if from_github and (issue_file or issue_text):
+        raise UsageError(f"{target} names the issue already: drop --issue-file/--issue-text")
+    if not from_github and (issue_file is None) == (issue_text is None):
+        raise UsageError(
+            "name the issue: a GitHub reference (URL, OWNER/REPO#N, '#N'), "
+            "--issue-file PATH or --issue-text TEXT"
+        )
+    repo = Path("." if from_github else target)
+    ref = github.parse_reference(target, repo) if from_github else None
+    if not from_github:
+        the_issue = (
+            issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
+        )
+    file = _repo_model_settings(repo) if not from_github or origin_ok(repo, ref) else {}
     max_cost = max_cost if max_cost is not None else float(file.get("max_cost", 1.0))
     max_attempts = max_attempts if max_attempts is not None else file.get("max_attempts", 5)
     if max_cost <= 0 or max_attempts < 1:
@@ -185,6 +232,14 @@ def fix(
     # Everything the model needs is checked before any container starts.
     model_config = _model_config(file, model, api_base, price_in, price_out, accept_unknown_cost)
     llm = Model(model_config, Budget(max_cost))
+    if ref is not None:
+        hub = github.GitHub(github_api_url)
+        the_issue = hub.issue(ref, started=started, all_comments=all_comments)
+        if not origin_ok(repo, ref):
+            repo = github.checkout(hub, ref, branch)
+        ProgressLog(quiet)(
+            f"issue {ref}: {the_issue.title} ({len(the_issue.comments)} comments read)"
+        )
     progress = ProgressLog(quiet)
     checks = Checks(targets=list(tests) if tests else None)
     result = run_fix(

@@ -31,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts say [sandbox] and [default: ...] literally
 )
 app.command("verify")(verify)
 app.command("fix")(fix)

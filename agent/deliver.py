@@ -58,13 +58,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "fix"
 
 
-def commit_to_branch(repo: Path, patch: str, issue: Issue, explanation: str) -> str:
-    """Commit ``patch`` on HEAD as a new branch; return the branch's name."""
+def commit_to_branch(
+    repo: Path,
+    patch: str,
+    issue: Issue,
+    explanation: str,
+    taken: set[str] | frozenset = frozenset(),
+) -> str:
+    """Commit ``patch`` on HEAD as a new branch; return the branch's name. Names in
+    ``taken`` (say, branches on the remote) are skipped like local ones."""
     _refuse_dirty(repo, patch)
     head = _git(repo, "rev-parse", "--verify", "HEAD").strip()
-    base = f"verifix/{issue.number or _slug(issue.title)}"
+    base = f"verifix/issue-{issue.number}" if issue.number else f"verifix/{_slug(issue.title)}"
     name, n = base, 1
-    while (
+    while name in taken or (
         subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"refs/heads/{name}"],
             capture_output=True,

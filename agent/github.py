@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from verifix.sandbox.errors import UsageError, VerifixError
+from verifix.sandbox.verdict import Verdict
 
 from .issue import Comment, Issue
 
@@ -83,10 +84,18 @@ class GitHub:
         self.token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
 
     def _get(self, path: str) -> tuple[Any, str]:
+        return self._request("GET", path)
+
+    def _request(
+        self, method: str, path: str, payload: dict[str, Any] | None = None
+    ) -> tuple[Any, str]:
         request = urllib.request.Request(
             self.api + path,
+            data=json.dumps(payload).encode() if payload is not None else None,
+            method=method,
             headers={
                 "Accept": "application/vnd.github+json",
+                "Content-Type": "application/json",
                 "X-GitHub-Api-Version": "2022-11-28",
                 "User-Agent": "verifix",
                 **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
@@ -157,6 +166,32 @@ class GitHub:
             number=ref.number,
         )
 
+    def issue_state(self, ref: IssueRef) -> dict[str, Any]:
+        return self._get(f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}")[0]
+
+    def open_verifix_pr(self, ref: IssueRef) -> str | None:
+        """The URL of an open pull request from a verifix branch for this issue, if any."""
+        prefix = f"verifix/issue-{ref.number}"
+        for pull in self._pages(f"/repos/{ref.owner}/{ref.repo}/pulls"):
+            head = (pull.get("head") or {}).get("ref", "")
+            if pull.get("state", "open") == "open" and (
+                head == prefix or head.startswith(prefix + "-")
+            ):
+                return pull.get("html_url")
+        return None
+
+    def open_pull_request(
+        self, ref: IssueRef, head: str, base: str, title: str, body: str, draft: bool
+    ) -> str:
+        payload = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
+        pull, _ = self._request("POST", f"/repos/{ref.owner}/{ref.repo}/pulls", payload)
+        return pull.get("html_url", "")
+
+    def comment(self, ref: IssueRef, body: str) -> str:
+        path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
+        made, _ = self._request("POST", path, {"body": body})
+        return made.get("html_url", "")
+
 
 def _when(stamp: str | None) -> datetime:
     if not stamp:
@@ -186,7 +221,7 @@ def checkout(github: GitHub, ref: IssueRef, branch: str | None) -> Path:
         raise GitHubError(f"GitHub did not say where to clone {ref.owner}/{ref.repo} from")
     branch = branch or info.get("default_branch") or "main"
     target = cache_dir() / ref.owner / ref.repo
-    auth = ["-c", f"http.extraheader=Authorization: Bearer {github.token}"] if github.token else []
+    auth = _auth(github.token)
     if (target / ".git").is_dir():
         commands = [
             ["git", *auth, "-C", str(target), "fetch", "-q", "--depth", "1", "origin", branch],
@@ -204,3 +239,59 @@ def checkout(github: GitHub, ref: IssueRef, branch: str | None) -> Path:
             last = proc.stderr.strip().splitlines()[-1:] or ["?"]
             raise GitHubError(f"could not get {ref.owner}/{ref.repo} ({branch}): {last[0]}")
     return target
+
+
+def _auth(token: str | None) -> list[str]:
+    """git options that send the token for this one command (it is never stored)."""
+    return ["-c", f"http.extraheader=Authorization: Bearer {token}"] if token else []
+
+
+def remote_branches(repo: Path, prefix: str, token: str | None) -> set[str]:
+    proc = subprocess.run(
+        ["git", *_auth(token), "-C", str(repo), "ls-remote", "--heads", "origin", f"{prefix}*"],
+        capture_output=True,
+        text=True,
+    )
+    return {
+        line.split("refs/heads/", 1)[1]
+        for line in proc.stdout.splitlines()
+        if "refs/heads/" in line
+    }
+
+
+def push(repo: Path, branch: str, token: str | None) -> None:
+    proc = subprocess.run(
+        ["git", *_auth(token), "-C", str(repo), "push", "-q", "origin", f"{branch}:{branch}"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        last = proc.stderr.strip().splitlines()[-1:] or ["?"]
+        raise GitHubError(f"could not push {branch}: {last[0]}")
+
+
+def pr_body(issue: Issue, explanation: str, verdict: Verdict) -> str:
+    """The explanation, the evidence a reviewer needs, and the link that closes the issue."""
+    targets = "\n".join(
+        f"- `{t.id}`: {t.before or 'not run'} → {t.after}" for t in verdict.targets[:20]
+    )
+    counts = verdict.counts.get("patched", {})
+    env = verdict.environment
+    return (
+        f"{explanation}\n\n"
+        f"### Verification\n"
+        f"verifix ran the repository's own tests in a sandbox before and after this patch: "
+        f"**{verdict.status.value}**, {verdict.reason}.\n\n"
+        f"Target tests:\n{targets}\n\n"
+        f"With the patch: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}. "
+        f"Environment: `{env.get('base_image')}` (Python {env.get('python')}), "
+        f"`{env.get('test_command')}`.\n\n"
+        f"Fixes #{issue.number}\n"
+    )
+
+
+def failure_comment(outcome_text: str, attempts: int, best_reason: str) -> str:
+    return (
+        f"verifix tried {attempts} patches for this issue and none passed the repository's "
+        f"tests ({outcome_text}).\n\nThe best attempt's result: {best_reason}\n"
+    )

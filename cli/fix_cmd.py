@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 from rich.markup import escape
 from verifix.agent import deliver, github, record
 from verifix.agent import issue as issues
-from verifix.agent.loop import Limits, Outcome, repair
+from verifix.agent.loop import Attempt, Limits, Outcome, repair
 from verifix.agent.model import Budget, Model, ModelConfig
 from verifix.agent.repro import Reproduction, reproduce
 from verifix.sandbox import environment, snapshot
@@ -200,6 +201,28 @@ def fix(
             rich_help_panel="GitHub",
         ),
     ] = None,
+    pr: Annotated[
+        bool,
+        typer.Option(
+            "--pr",
+            help="Push the verified patch and open a pull request (draft).",
+            rich_help_panel="GitHub",
+        ),
+    ] = False,
+    ready: Annotated[
+        bool,
+        typer.Option(
+            "--ready", help="Open the pull request ready for review.", rich_help_panel="GitHub"
+        ),
+    ] = False,
+    comment: Annotated[
+        bool,
+        typer.Option(
+            "--comment",
+            help="When nothing is verified, say so on the issue.",
+            rich_help_panel="GitHub",
+        ),
+    ] = False,
 ) -> int:
     """Fix an issue: the model proposes patches, each is verified in the sandbox.
 
@@ -218,6 +241,8 @@ def fix(
             "name the issue: a GitHub reference (URL, OWNER/REPO#N, '#N'), "
             "--issue-file PATH or --issue-text TEXT"
         )
+    if (pr or comment or ready) and not from_github:
+        raise UsageError("--pr, --ready and --comment need a GitHub issue reference")
     repo = Path("." if from_github else target)
     ref = github.parse_reference(target, repo) if from_github else None
     if not from_github:
@@ -232,8 +257,13 @@ def fix(
     # Everything the model needs is checked before any container starts.
     model_config = _model_config(file, model, api_base, price_in, price_out, accept_unknown_cost)
     llm = Model(model_config, Budget(max_cost))
-    if ref is not None:
-        hub = github.GitHub(github_api_url)
+    hub = github.GitHub(github_api_url) if ref is not None else None
+    if ref is not None and hub is not None:
+        if pr or comment:
+            skip = _skip_reason(hub, ref)
+            if skip:
+                stderr.print(f"skipped: {skip}")
+                return exit_codes.VERIFIED
         the_issue = hub.issue(ref, started=started, all_comments=all_comments)
         if not origin_ok(repo, ref):
             repo = github.checkout(hub, ref, branch)
@@ -264,7 +294,49 @@ def fix(
         if apply:
             deliver.apply_to_worktree(result.repo, result.patch)
             stderr.print(f"applied to {result.repo}")
+        if pr and ref is not None and hub is not None and winner.verdict is not None:
+            url = _open_pr(hub, ref, result.repo, result.patch, the_issue, winner, not ready)
+            stderr.print(f"pull request: {url}")
+    elif comment and ref is not None and hub is not None:
+        best = result.outcome.best()
+        why = (best.error or (best.verdict.reason if best.verdict else "")) if best else "none"
+        body = github.failure_comment(result.outcome.stopped, len(result.outcome.attempts), why)
+        stderr.print(f"commented: {hub.comment(ref, body)}")
     return code
+
+
+def _skip_reason(hub: github.GitHub, ref: github.IssueRef) -> str | None:
+    """Why not to work on an issue that is closed, locked, or already has a verifix PR."""
+    state = hub.issue_state(ref)
+    if state.get("state") == "closed":
+        return f"{ref} is closed"
+    if state.get("locked"):
+        return f"{ref} is locked"
+    existing = hub.open_verifix_pr(ref)
+    return f"{ref} already has an open verifix pull request: {existing}" if existing else None
+
+
+def _open_pr(
+    hub: github.GitHub,
+    ref: github.IssueRef,
+    repo: Path,
+    patch: str,
+    the_issue: issues.Issue,
+    winner: Attempt,
+    draft: bool,
+) -> str:
+    """Commit on a fresh verifix/issue-N branch, push it, open the pull request."""
+    assert winner.verdict is not None
+    base = subprocess.run(
+        ["git", "-C", str(repo), "branch", "--show-current"], capture_output=True, text=True
+    ).stdout.strip()
+    taken = github.remote_branches(repo, f"verifix/issue-{ref.number}", hub.token)
+    explanation = winner.explanation()
+    branch = deliver.commit_to_branch(repo, patch, the_issue, explanation, taken)
+    github.push(repo, branch, hub.token)
+    title = f"Fix #{ref.number}: {the_issue.title}"
+    body = github.pr_body(the_issue, explanation, winner.verdict)
+    return hub.open_pull_request(ref, branch, base or "main", title, body, draft)
 
 
 _REPRO_CONTEXT = "## The reproduction test (already added; do not edit it)\n```diff\n{patch}```"

@@ -17,6 +17,8 @@ class FakeGitHub:
         self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.requests: list[tuple[str, str | None]] = []  # (path, Authorization header)
         self.rate_limited = False
+        self.pulls: list[dict[str, Any]] = []  # opened through the API, or seeded
+        self.posted_comments: list[tuple[str, int, str]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +35,8 @@ class FakeGitHub:
                         {"message": "API rate limit exceeded"},
                         {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1767225600"},
                     )
+                elif len(parts) == 4 and parts[3] == "pulls":
+                    self._send(200, owner.pulls)
                 elif len(parts) == 3 and parts[0] == "repos":
                     self._found(owner.repos.get(f"{parts[1]}/{parts[2]}"))
                 elif len(parts) == 5 and parts[3] == "issues":
@@ -50,6 +54,31 @@ class FakeGitHub:
                         base = f"http://{self.headers['Host']}{url.path}"
                         headers["Link"] = f'<{base}?per_page=100&page={page + 1}>; rel="next"'
                     self._send(200, chunk, headers)
+                else:
+                    self._found(None)
+
+            def do_POST(self) -> None:
+                owner.requests.append((self.path, self.headers.get("Authorization")))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                if len(parts) == 4 and parts[3] == "pulls":
+                    number = 100 + len(owner.pulls)
+                    pull = {
+                        **body,
+                        "number": number,
+                        "state": "open",
+                        "head": {"ref": body["head"]},
+                        "base": {"ref": body["base"]},
+                        "html_url": f"https://github.com/{parts[1]}/{parts[2]}/pull/{number}",
+                    }
+                    owner.pulls.append(pull)
+                    self._send(201, pull)
+                elif len(parts) == 6 and parts[5] == "comments":
+                    owner.posted_comments.append(
+                        (f"{parts[1]}/{parts[2]}", int(parts[4]), body["body"])
+                    )
+                    url = f"https://github.com/{parts[1]}/{parts[2]}/issues/{parts[4]}#c1"
+                    self._send(201, {"html_url": url, "body": body["body"]})
                 else:
                     self._found(None)
 

@@ -7,7 +7,7 @@ import subprocess
 
 from conftest import git, verifix
 from fake_github import FakeGitHub
-from test_fix import RIGHT
+from test_fix import RIGHT, WRONG
 from verifix.cli.example.scripted_model import ScriptedModel
 
 MODEL = ("--model", "openai/scripted", "--price-in", "1", "--price-out", "2")
@@ -130,3 +130,100 @@ def test_github_errors_are_one_line(make_repo, tmp_path):
     assert "cannot reach the GitHub API at http://127.0.0.1:9" in unreachable.err
     for result in (missing, limited, malformed, unreachable):
         assert len([line for line in result.err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_pr_pushes_a_branch_and_opens_a_draft_with_the_evidence(make_repo, tmp_path):
+    repo = make_repo()
+    with FakeGitHub() as github, ScriptedModel([RIGHT]) as model:
+        publish(github, repo, tmp_path)
+        result = verifix(
+            "fix",
+            "acme/calc#7",
+            "--pr",
+            "--github-api-url",
+            github.url,
+            "--api-base",
+            model.url,
+            *MODEL,
+            cwd=tmp_path,
+            env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "GITHUB_TOKEN": "t0k"},
+        )
+
+    assert result.code == 0, result.err
+    assert "pull request: https://github.com/acme/calc/pull/100" in result.err
+    [pull] = github.pulls
+    assert pull["head"]["ref"] == "verifix/issue-7" and pull["draft"] is True
+    assert pull["title"] == "Fix #7: add() subtracts"
+    assert "Fixes #7" in pull["body"]
+    assert "`tests/test_calc.py::test_add`: failed → passed" in pull["body"]
+    assert "verifix-base:py3.11" in pull["body"]
+    # The branch really is on the remote, with the fix.
+    remote = tmp_path / "remote.git"
+    shown = subprocess.run(
+        ["git", "-C", str(remote), "show", "verifix/issue-7:calc.py"],
+        text=True,
+        capture_output=True,
+    ).stdout
+    assert "return a + b" in shown
+
+
+def test_closed_issues_and_existing_prs_are_skipped_before_any_work(make_repo, tmp_path):
+    repo = make_repo()
+    with FakeGitHub() as github, ScriptedModel([RIGHT]) as model:
+        publish(github, repo, tmp_path)
+        args = (
+            "fix",
+            "acme/calc#7",
+            "--pr",
+            "--github-api-url",
+            github.url,
+            "--api-base",
+            model.url,
+            *MODEL,
+        )
+        github.pulls.append(
+            {
+                "state": "open",
+                "head": {"ref": "verifix/issue-7"},
+                "html_url": "https://github.com/acme/calc/pull/3",
+            }
+        )
+        existing = verifix(*args, cwd=tmp_path)
+        github.pulls.clear()
+        github.issues[("acme/calc", 7)]["state"] = "closed"
+        closed = verifix(*args, cwd=tmp_path)
+
+    assert existing.code == 0
+    assert (
+        "already has an open verifix pull request: https://github.com/acme/calc/pull/3"
+        in existing.err
+    )
+    assert closed.code == 0 and "skipped: acme/calc#7 is closed" in closed.err
+    assert model.requests == []
+
+
+def test_comment_says_what_was_tried_when_nothing_is_verified(make_repo, tmp_path):
+    repo = make_repo()
+    with FakeGitHub() as github, ScriptedModel([WRONG]) as model:
+        publish(github, repo, tmp_path)
+        result = verifix(
+            "fix",
+            "acme/calc#7",
+            "--comment",
+            "--max-attempts",
+            "1",
+            "--github-api-url",
+            github.url,
+            "--api-base",
+            model.url,
+            *MODEL,
+            cwd=tmp_path,
+            env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
+        )
+
+    assert result.code == 1
+    [(repo_name, number, body)] = github.posted_comments
+    assert (repo_name, number) == ("acme/calc", 7)
+    assert "verifix tried 1 patches" in body
+    assert "target tests do not pass" in body
+    assert github.pulls == []

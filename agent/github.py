@@ -187,6 +187,20 @@ class GitHub:
         pull, _ = self._request("POST", f"/repos/{ref.owner}/{ref.repo}/pulls", payload)
         return pull.get("html_url", "")
 
+    def permission(self, repo: str, user: str) -> str:
+        """The user's permission on ``repo`` (admin, maintain, write, triage, read, none)."""
+        data, _ = self._get(f"/repos/{repo}/collaborators/{user}/permission")
+        return data.get("role_name") or data.get("permission") or "none"
+
+    def update_comment(self, ref: IssueRef, comment_id: int, body: str) -> None:
+        path = f"/repos/{ref.owner}/{ref.repo}/issues/comments/{comment_id}"
+        self._request("PATCH", path, {"body": body})
+
+    def comment_with_id(self, ref: IssueRef, body: str) -> tuple[int, str]:
+        path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
+        made, _ = self._request("POST", path, {"body": body})
+        return int(made.get("id", 0)), made.get("html_url", "")
+
     def comment(self, ref: IssueRef, body: str) -> str:
         path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
         made, _ = self._request("POST", path, {"body": body})

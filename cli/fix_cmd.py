@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
 from .common import ConfigOpt, build_spec
+from .github_cmd import ProgressComment
 from .output import ProgressLog, stderr, stdout
 
 MODEL_PANEL = "Model"
@@ -215,6 +217,22 @@ def fix(
             "--ready", help="Open the pull request ready for review.", rich_help_panel="GitHub"
         ),
     ] = False,
+    progress_comment: Annotated[
+        bool,
+        typer.Option(
+            "--progress-comment",
+            help="Keep one issue comment updated while working.",
+            rich_help_panel="GitHub",
+        ),
+    ] = False,
+    outputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs",
+            help="Append verdict=, pr-url=, cost= lines (GITHUB_OUTPUT).",
+            rich_help_panel="GitHub",
+        ),
+    ] = None,
     comment: Annotated[
         bool,
         typer.Option(
@@ -241,8 +259,10 @@ def fix(
             "name the issue: a GitHub reference (URL, OWNER/REPO#N, '#N'), "
             "--issue-file PATH or --issue-text TEXT"
         )
-    if (pr or comment or ready) and not from_github:
-        raise UsageError("--pr, --ready and --comment need a GitHub issue reference")
+    if (pr or comment or ready or progress_comment) and not from_github:
+        raise UsageError(
+            "--pr, --ready, --comment and --progress-comment need a GitHub issue reference"
+        )
     repo = Path("." if from_github else target)
     ref = github.parse_reference(target, repo) if from_github else None
     if not from_github:
@@ -257,20 +277,22 @@ def fix(
     # Everything the model needs is checked before any container starts.
     model_config = _model_config(file, model, api_base, price_in, price_out, accept_unknown_cost)
     llm = Model(model_config, Budget(max_cost))
+    progress: Callable[[str], None] = ProgressLog(quiet)
     hub = github.GitHub(github_api_url) if ref is not None else None
+    board: ProgressComment | None = None
     if ref is not None and hub is not None:
         if pr or comment:
             skip = _skip_reason(hub, ref)
             if skip:
                 stderr.print(f"skipped: {skip}")
+                _write_outputs(outputs, verdict="skipped", pr_url="", cost=0.0)
                 return exit_codes.VERIFIED
         the_issue = hub.issue(ref, started=started, all_comments=all_comments)
+        progress(f"issue {ref}: {the_issue.title} ({len(the_issue.comments)} comments read)")
         if not origin_ok(repo, ref):
             repo = github.checkout(hub, ref, branch)
-        ProgressLog(quiet)(
-            f"issue {ref}: {the_issue.title} ({len(the_issue.comments)} comments read)"
-        )
-    progress = ProgressLog(quiet)
+        if progress_comment:
+            progress = board = ProgressComment(hub, ref, progress)
     checks = Checks(targets=list(tests) if tests else None)
     result = run_fix(
         repo,
@@ -285,6 +307,7 @@ def fix(
     progress(f"run record: {result.record} (verifix show)")
     code = _report(result, llm, output)
     winner = result.outcome.verified
+    pr_url = ""
     if winner is not None and result.patch:
         if commit:
             branch = deliver.commit_to_branch(
@@ -295,14 +318,25 @@ def fix(
             deliver.apply_to_worktree(result.repo, result.patch)
             stderr.print(f"applied to {result.repo}")
         if pr and ref is not None and hub is not None and winner.verdict is not None:
-            url = _open_pr(hub, ref, result.repo, result.patch, the_issue, winner, not ready)
-            stderr.print(f"pull request: {url}")
+            pr_url = _open_pr(hub, ref, result.repo, result.patch, the_issue, winner, not ready)
+            stderr.print(f"pull request: {pr_url}")
     elif comment and ref is not None and hub is not None:
         best = result.outcome.best()
         why = (best.error or (best.verdict.reason if best.verdict else "")) if best else "none"
         body = github.failure_comment(result.outcome.stopped, len(result.outcome.attempts), why)
         stderr.print(f"commented: {hub.comment(ref, body)}")
+    verdict = "verified" if winner is not None else "not-verified"
+    if board is not None:
+        board.finish(f"{verdict}" + (f": {pr_url}" if pr_url else f" ({result.outcome.stopped})"))
+    _write_outputs(outputs, verdict=verdict, pr_url=pr_url, cost=llm.budget.spent)
     return code
+
+
+def _write_outputs(path: Path | None, *, verdict: str, pr_url: str, cost: float) -> None:
+    """GitHub Actions' step outputs: ``key=value`` lines appended to $GITHUB_OUTPUT."""
+    if path is not None:
+        with path.open("a") as out:
+            out.write(f"verdict={verdict}\npr-url={pr_url}\ncost={cost:.4f}\n")
 
 
 def _skip_reason(hub: github.GitHub, ref: github.IssueRef) -> str | None:
@@ -368,7 +402,7 @@ def run_fix(
     limits: Limits,
     checks: Checks,
     config: Path | None,
-    progress: ProgressLog,
+    progress: Callable[[str], None],
     *,
     reproduce_first: bool = True,
 ) -> FixRun:

@@ -19,6 +19,8 @@ class FakeGitHub:
         self.rate_limited = False
         self.pulls: list[dict[str, Any]] = []  # opened through the API, or seeded
         self.posted_comments: list[tuple[str, int, str]] = []
+        self.edits: list[tuple[int, str]] = []  # (comment id, new body)
+        self.permissions: dict[str, str] = {}  # login -> admin, write, read, ...
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,6 +39,13 @@ class FakeGitHub:
                     )
                 elif len(parts) == 4 and parts[3] == "pulls":
                     self._send(200, owner.pulls)
+                elif len(parts) == 6 and parts[3] == "collaborators":
+                    role = owner.permissions.get(parts[4])
+                    if role is None:
+                        self._found(None)
+                    else:
+                        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+                        self._send(200, {"permission": legacy, "role_name": role})
                 elif len(parts) == 3 and parts[0] == "repos":
                     self._found(owner.repos.get(f"{parts[1]}/{parts[2]}"))
                 elif len(parts) == 5 and parts[3] == "issues":
@@ -77,8 +86,19 @@ class FakeGitHub:
                     owner.posted_comments.append(
                         (f"{parts[1]}/{parts[2]}", int(parts[4]), body["body"])
                     )
-                    url = f"https://github.com/{parts[1]}/{parts[2]}/issues/{parts[4]}#c1"
-                    self._send(201, {"html_url": url, "body": body["body"]})
+                    number = len(owner.posted_comments)
+                    url = f"https://github.com/{parts[1]}/{parts[2]}/issues/{parts[4]}#c{number}"
+                    self._send(201, {"id": number, "html_url": url, "body": body["body"]})
+                else:
+                    self._found(None)
+
+            def do_PATCH(self) -> None:
+                owner.requests.append((self.path, self.headers.get("Authorization")))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                if len(parts) == 6 and parts[3] == "issues" and parts[4] == "comments":
+                    owner.edits.append((int(parts[5]), body["body"]))
+                    self._send(200, {"id": int(parts[5]), "body": body["body"]})
                 else:
                     self._found(None)
 

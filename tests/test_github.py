@@ -227,3 +227,58 @@ def test_comment_says_what_was_tried_when_nothing_is_verified(make_repo, tmp_pat
     assert "verifix tried 1 patches" in body
     assert "target tests do not pass" in body
     assert github.pulls == []
+
+
+def test_only_people_with_write_access_can_trigger(tmp_path):
+    with FakeGitHub() as github:
+        github.permissions.update(alice="write", bob="read", carol="maintain")
+        base = ("github", "can-trigger", "--repo", "acme/calc", "--github-api-url", github.url)
+        alice = verifix(*base, "--user", "alice")
+        bob = verifix(*base, "--user", "bob")
+        carol = verifix(*base, "--user", "carol")
+        stranger = verifix(*base, "--user", "mallory")
+
+    assert alice.code == 0 and "alice has write access" in alice.out
+    assert carol.code == 0
+    assert bob.code == 1 and "verifix runs only for people with write access" in bob.err
+    assert stranger.code == 2  # not a collaborator at all: GitHub answers 404
+
+
+def test_progress_comment_is_updated_in_place_and_outputs_are_written(make_repo, tmp_path):
+    repo = make_repo()
+    outputs = tmp_path / "github_output"
+    with FakeGitHub() as github, ScriptedModel([WRONG, RIGHT]) as model:
+        publish(github, repo, tmp_path)
+        result = verifix(
+            "fix",
+            "acme/calc#7",
+            "--pr",
+            "--progress-comment",
+            "--outputs",
+            str(outputs),
+            "--github-api-url",
+            github.url,
+            "--api-base",
+            model.url,
+            *MODEL,
+            cwd=tmp_path,
+            env={
+                "XDG_CACHE_HOME": str(tmp_path / "cache"),
+                "GITHUB_RUN_ID": "42",
+                "GITHUB_REPOSITORY": "acme/calc",
+                "GITHUB_SERVER_URL": "https://github.com",
+            },
+        )
+
+    assert result.code == 0, result.err
+    [(_, _, started)] = github.posted_comments  # one comment, then only edits
+    assert started.startswith(
+        "**verifix**: started ([run](https://github.com/acme/calc/actions/runs/42))"
+    )
+    bodies = [body for comment_id, body in github.edits if comment_id == 1]
+    assert "attempt 1: NOT_VERIFIED" in bodies[0]
+    assert bodies[-1].startswith("**verifix**: verified: https://github.com/acme/calc/pull/100")
+    assert "attempt 2: VERIFIED" in bodies[-1]
+    assert outputs.read_text() == (
+        "verdict=verified\npr-url=https://github.com/acme/calc/pull/100\ncost=0.0028\n"
+    )

@@ -64,12 +64,18 @@ def commit_to_branch(
     issue: Issue,
     explanation: str,
     taken: set[str] | frozenset = frozenset(),
+    *,
+    parent: str = "HEAD",
+    branch: str | None = None,
 ) -> str:
-    """Commit ``patch`` on HEAD as a new branch; return the branch's name. Names in
+    """Commit ``patch`` on ``parent`` as a new branch; return the branch's name. Names in
     ``taken`` (say, branches on the remote) are skipped like local ones."""
-    _refuse_dirty(repo, patch)
-    head = _git(repo, "rev-parse", "--verify", "HEAD").strip()
-    base = f"verifix/issue-{issue.number}" if issue.number else f"verifix/{_slug(issue.title)}"
+    if parent == "HEAD":
+        _refuse_dirty(repo, patch)
+    head = _git(repo, "rev-parse", "--verify", parent).strip()
+    base = branch or (
+        f"verifix/issue-{issue.number}" if issue.number else f"verifix/{_slug(issue.title)}"
+    )
     name, n = base, 1
     while name in taken or (
         subprocess.run(

@@ -84,7 +84,7 @@ def _attempt(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def _exclude(repo: Path) -> None:
+def exclude_verifix_dir(repo: Path) -> None:
     """Keep .verifix/ out of git through .git/info/exclude, once."""
     proc = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "--git-path", "info/exclude"],
@@ -103,7 +103,7 @@ def _exclude(repo: Path) -> None:
 
 
 def write(repo: Path, record: dict[str, Any]) -> Path:
-    _exclude(repo)
+    exclude_verifix_dir(repo)
     folder = repo / RUNS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     stamp = record["started"].replace(":", "").replace("-", "").split("+")[0]

@@ -22,6 +22,7 @@ from .demo_cmd import demo
 from .env_cmd import env_app, sandbox_app
 from .fix_cmd import fix
 from .github_cmd import github_app
+from .hook_cmd import hook_app
 from .output import error, stderr
 from .show_cmd import show
 from .verify_cmd import verify
@@ -41,6 +42,7 @@ app.command("demo")(demo)
 app.add_typer(env_app, name="env")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(github_app, name="github")
+app.add_typer(hook_app, name="hook")
 
 _state = {"debug": False}
 _INTERRUPTED = "interrupted: the sandbox was removed and your repository is untouched"

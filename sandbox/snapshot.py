@@ -239,3 +239,17 @@ def of_commit(path: Path, rev: str) -> Snapshot:
             f"commit {rev} is not in {repo}: fetch it first (git -C {repo} fetch origin {rev})"
         )
     return _materialize(repo, proc.stdout.strip(), f"commit {rev[:12]} of {repo}", rev)
+
+
+def of_staged(path: Path) -> Snapshot:
+    """What ``git commit`` would record: the index, written through a copy of it (``git
+    write-tree`` refreshes the index's cache, and the user's index is not ours to touch)."""
+    repo = repo_root(path)
+    with tempfile.TemporaryDirectory(prefix="verifix-index-") as tmp:
+        index = Path(tmp) / "index"
+        git_index = Path(_git(repo, "rev-parse", "--git-path", "index").strip())
+        git_index = git_index if git_index.is_absolute() else repo / git_index
+        if git_index.is_file():
+            shutil.copy2(git_index, index)
+        tree = _git(repo, "write-tree", env={"GIT_INDEX_FILE": str(index)}).strip()
+    return _materialize(repo, tree, f"staged changes in {repo}", "HEAD")

@@ -1,0 +1,195 @@
+"""``verifix hook``: test what is being pushed (or committed) in the sandbox, and when it
+fails, propose a verified fix beside the user's work, never in it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from verifix.agent import deliver, hooks, record
+from verifix.agent.issue import Issue
+from verifix.agent.loop import Limits, repair
+from verifix.agent.model import Budget, Model
+from verifix.sandbox import environment, snapshot
+from verifix.sandbox.config import CONFIG_FILE
+from verifix.sandbox.engine import connect
+from verifix.sandbox.errors import UsageError
+from verifix.sandbox.snapshot import Snapshot, repo_root
+from verifix.sandbox.tomlfile import read_toml
+from verifix.sandbox.verify import Checks, VerifySession
+
+from . import exit_codes
+from .common import build_spec
+from .fix_cmd import _model_config, _repo_model_settings
+from .output import ProgressLog, stderr
+
+hook_app = typer.Typer(
+    help="Run verifix as a git hook (pre-push or pre-commit).", no_args_is_help=True
+)
+
+_ZERO = "0" * 40
+_BYPASS = (
+    "to push anyway once: git push --no-verify; to turn the hook off: VERIFIX_HOOK=0 "
+    "or verifix hook uninstall"
+)
+#: ``[hook]`` in .verifix.toml.
+_HOOK_KEYS = {
+    "stage": str,
+    "max_cost": (int, float),
+    "max_attempts": int,
+    "fix": bool,
+    "tests": list,
+}
+_DEFAULTS: dict[str, Any] = {
+    "stage": "pre-push",
+    "max_cost": 0.25,
+    "max_attempts": 3,
+    "fix": True,
+    "tests": [],
+}
+
+
+def _settings(repo: Path) -> dict[str, Any]:
+    path = repo / CONFIG_FILE
+    table = read_toml(path).get("hook", {}) if path.is_file() else {}
+    for key, value in table.items():
+        if key not in _HOOK_KEYS:
+            raise UsageError(
+                f"unknown setting '{key}' in {CONFIG_FILE} [hook]; known: " + ", ".join(_HOOK_KEYS)
+            )
+        if not isinstance(value, _HOOK_KEYS[key]):
+            raise UsageError(f"'{key}' in {CONFIG_FILE} [hook] has the wrong type: {value!r}")
+    return {**_DEFAULTS, **table}
+
+
+@hook_app.command("install")
+def install(
+    pre_commit: Annotated[
+        bool, typer.Option("--pre-commit", help="Run before each commit.")
+    ] = False,
+    pre_push: Annotated[
+        bool, typer.Option("--pre-push", help="Run before each push (default).")
+    ] = False,
+) -> int:
+    """Install verifix as this repo's pre-push (or pre-commit) hook, keeping any earlier hook."""
+    if pre_commit and pre_push:
+        raise UsageError("--pre-commit or --pre-push: one of them")
+    repo = repo_root(Path("."))
+    stage = "pre-commit" if pre_commit else _settings(repo)["stage"]
+    stderr.print(hooks.install(repo, stage))
+    return 0
+
+
+@hook_app.command("uninstall")
+def uninstall() -> int:
+    """Remove verifix's hooks and put back the ones they replaced."""
+    for line in hooks.uninstall(repo_root(Path("."))):
+        stderr.print(line)
+    return 0
+
+
+@hook_app.command("status")
+def status() -> int:
+    """Say which hooks verifix is installed as."""
+    for line in hooks.status(repo_root(Path("."))):
+        stderr.print(line)
+    return 0
+
+
+def _pushed_commit() -> str | None:
+    """The commit being pushed, from the refs git gives a pre-push hook on stdin (or the
+    pre-commit framework's variables); None when the push only deletes refs."""
+    lines = [] if sys.stdin.isatty() else sys.stdin.read().splitlines()
+    shas = [parts[1] for parts in (line.split() for line in lines) if len(parts) == 4]
+    if lines and shas:
+        pushed = [sha for sha in shas if sha != _ZERO]
+        return pushed[0] if pushed else None
+    return os.environ.get("PRE_COMMIT_TO_REF") or "HEAD"
+
+
+@hook_app.command("run")
+def run(
+    stage: Annotated[str, typer.Option("--stage", help="pre-push or pre-commit.")] = "pre-push",
+    remote: Annotated[str | None, typer.Argument(help="Given by git to pre-push hooks.")] = None,
+    url: Annotated[str | None, typer.Argument(help="Given by git to pre-push hooks.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> int:
+    """What the installed hook runs: the tests on exactly what is pushed or committed, and a
+    verified fix proposal (never applied) when they fail."""
+    if os.environ.get("VERIFIX_HOOK") == "0":
+        return 0
+    repo = repo_root(Path("."))
+    settings = _settings(repo)
+    if stage == "pre-commit":
+        snap, label = snapshot.of_staged(repo), "staged changes"
+    else:
+        sha = _pushed_commit()
+        if sha is None:
+            return 0
+        snap, label = snapshot.of_commit(repo, sha), sha[:12]
+    progress = ProgressLog(quiet)
+    with snap:
+        return _check(repo, snap, label, settings, progress)
+
+
+def _check(repo: Path, snap: Snapshot, label: str, settings: dict, progress: ProgressLog) -> int:
+    client = connect()
+    spec = build_spec(snap, None, {})
+    env = environment.prepare(client, snap, spec, progress)
+    with VerifySession(
+        client, env, snap, Checks(selection=list(settings["tests"])), progress
+    ) as session:
+        baseline = session.run_baseline()
+        if baseline.error:
+            stderr.print(f"verifix: the tests could not run on {label}: {baseline.error}")
+            stderr.print(_BYPASS)
+            return exit_codes.NOT_VERIFIED
+        failing = sorted(r.id for r in baseline.results.values() if r.failed)
+        if not failing:
+            stderr.print(f"verifix: {baseline.counts.get('passed', 0)} tests pass on {label}")
+            return exit_codes.VERIFIED
+        stderr.print(f"verifix: {len(failing)} tests fail on {label}:")
+        for test_id in failing[:20]:
+            stderr.print(f"  {test_id}")
+        file = _repo_model_settings(repo)
+        named = os.environ.get("VERIFIX_MODEL") or file.get("name")
+        if not settings["fix"] or not named:
+            why = "fixes are off in [hook]" if not settings["fix"] else "no model is configured"
+            stderr.print(f"({why}; nothing was sent to a model)")
+            stderr.print(_BYPASS)
+            return exit_codes.NOT_VERIFIED
+        llm = Model(
+            _model_config(file, None, None, None, None, False), Budget(float(settings["max_cost"]))
+        )
+        messages = "\n".join(
+            f"- {r.id}: {r.message[-500:]}" for r in baseline.results.values() if r.failed
+        )
+        issue = Issue(title=f"Tests fail on {label}", body=f"These tests fail:\n{messages}")
+        outcome = repair(issue, session, llm, Limits(int(settings["max_attempts"]), 900), progress)
+    winner = outcome.verified
+    if winner is None or not winner.patch:
+        stderr.print(f"verifix: no verified fix within the limits ({outcome.stopped}).")
+        stderr.print(_BYPASS)
+        return exit_codes.NOT_VERIFIED
+    short = label[:8] if label != "staged changes" else "staged"
+    record.exclude_verifix_dir(repo)
+    patch_file = repo / ".verifix" / f"hook-{short}.patch"
+    patch_file.parent.mkdir(parents=True, exist_ok=True)
+    patch_file.write_text(winner.patch)
+    stderr.print(f"verifix: a verified fix is in {patch_file}")
+    if label != "staged changes":
+        branch = deliver.commit_to_branch(
+            repo,
+            winner.patch,
+            issue,
+            winner.explanation(),
+            parent=label,
+            branch=f"verifix/hook-{short}",
+        )
+        stderr.print(f"  and on branch {branch}: take it with  git cherry-pick {branch}")
+    stderr.print(f"  or apply it to your working tree with  git apply {patch_file}")
+    stderr.print(_BYPASS)
+    return exit_codes.NOT_VERIFIED

@@ -22,7 +22,7 @@ from verifix.sandbox.config import CONFIG_FILE
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.snapshot import repo_root
-from verifix.sandbox.tomlfile import read_toml
+from verifix.sandbox.tomlfile import read_table
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
@@ -50,24 +50,12 @@ def origin_ok(repo: Path, ref: github.IssueRef | None) -> bool:
     return ref is not None and github.origin_matches(repo, ref)
 
 
-def _repo_model_settings(repo: Path) -> dict[str, Any]:
+def repo_model_settings(repo: Path) -> dict[str, Any]:
     """The ``[model]`` table of the repo's .verifix.toml (flags and variables beat it)."""
-    path = repo_root(repo) / CONFIG_FILE
-    if not path.is_file():
-        return {}
-    table = read_toml(path).get("model", {})
-    for key, value in table.items():
-        if key not in _MODEL_KEYS:
-            raise UsageError(
-                f"unknown setting '{key}' in {CONFIG_FILE} [model]; known: "
-                + ", ".join(_MODEL_KEYS)
-            )
-        if not isinstance(value, _MODEL_KEYS[key]) or isinstance(value, bool):
-            raise UsageError(f"'{key}' in {CONFIG_FILE} [model] has the wrong type: {value!r}")
-    return table
+    return read_table(repo_root(repo) / CONFIG_FILE, "model", _MODEL_KEYS)
 
 
-def _model_config(
+def model_config_from(
     file: dict[str, Any],
     model: str | None,
     api_base: str | None,
@@ -269,13 +257,15 @@ def fix(
         the_issue = (
             issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
         )
-    file = _repo_model_settings(repo) if not from_github or origin_ok(repo, ref) else {}
+    file = repo_model_settings(repo) if not from_github or origin_ok(repo, ref) else {}
     max_cost = max_cost if max_cost is not None else float(file.get("max_cost", 1.0))
     max_attempts = max_attempts if max_attempts is not None else file.get("max_attempts", 5)
     if max_cost <= 0 or max_attempts < 1:
         raise UsageError("--max-cost must be above 0 and --max-attempts at least 1")
     # Everything the model needs is checked before any container starts.
-    model_config = _model_config(file, model, api_base, price_in, price_out, accept_unknown_cost)
+    model_config = model_config_from(
+        file, model, api_base, price_in, price_out, accept_unknown_cost
+    )
     llm = Model(model_config, Budget(max_cost))
     progress: Callable[[str], None] = ProgressLog(quiet)
     hub = github.GitHub(github_api_url) if ref is not None else None

@@ -18,12 +18,12 @@ from verifix.sandbox.config import CONFIG_FILE
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.snapshot import Snapshot, repo_root
-from verifix.sandbox.tomlfile import read_toml
+from verifix.sandbox.tomlfile import read_table
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
 from .common import build_spec
-from .fix_cmd import _model_config, _repo_model_settings
+from .fix_cmd import model_config_from, repo_model_settings
 from .output import ProgressLog, stderr
 
 hook_app = typer.Typer(
@@ -53,16 +53,7 @@ _DEFAULTS: dict[str, Any] = {
 
 
 def _settings(repo: Path) -> dict[str, Any]:
-    path = repo / CONFIG_FILE
-    table = read_toml(path).get("hook", {}) if path.is_file() else {}
-    for key, value in table.items():
-        if key not in _HOOK_KEYS:
-            raise UsageError(
-                f"unknown setting '{key}' in {CONFIG_FILE} [hook]; known: " + ", ".join(_HOOK_KEYS)
-            )
-        if not isinstance(value, _HOOK_KEYS[key]):
-            raise UsageError(f"'{key}' in {CONFIG_FILE} [hook] has the wrong type: {value!r}")
-    return {**_DEFAULTS, **table}
+    return {**_DEFAULTS, **read_table(repo / CONFIG_FILE, "hook", _HOOK_KEYS)}
 
 
 @hook_app.command("install")
@@ -154,7 +145,7 @@ def _check(repo: Path, snap: Snapshot, label: str, settings: dict, progress: Pro
         stderr.print(f"verifix: {len(failing)} tests fail on {label}:")
         for test_id in failing[:20]:
             stderr.print(f"  {test_id}")
-        file = _repo_model_settings(repo)
+        file = repo_model_settings(repo)
         named = os.environ.get("VERIFIX_MODEL") or file.get("name")
         if not settings["fix"] or not named:
             why = "fixes are off in [hook]" if not settings["fix"] else "no model is configured"
@@ -162,7 +153,8 @@ def _check(repo: Path, snap: Snapshot, label: str, settings: dict, progress: Pro
             stderr.print(_BYPASS)
             return exit_codes.NOT_VERIFIED
         llm = Model(
-            _model_config(file, None, None, None, None, False), Budget(float(settings["max_cost"]))
+            model_config_from(file, None, None, None, None, False),
+            Budget(float(settings["max_cost"])),
         )
         messages = "\n".join(
             f"- {r.id}: {r.message[-500:]}" for r in baseline.results.values() if r.failed

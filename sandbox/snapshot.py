@@ -205,21 +205,30 @@ def _materialize(repo: Path, tree: str, description: str, rev_for_version: str) 
     return snap
 
 
-def of_worktree(path: Path) -> Snapshot:
-    """What the user sees: HEAD plus uncommitted changes plus untracked, non-ignored files."""
-    repo = repo_root(path)
+def _tree_from_index(repo: Path, add_all: bool) -> str:
+    """A tree object from a copy of the user's index (plus every change, with ``add_all``).
+
+    The copy keeps the index's mtime, which git needs to spot "racily clean" entries
+    (edited in the same second the index was written), and its stat data, so ``add -A``
+    only hashes what changed; the user's own index file is never written, not even
+    refreshed.
+    """
     with tempfile.TemporaryDirectory(prefix="verifix-index-") as tmp:
         index = Path(tmp) / "index"
         git_index = Path(_git(repo, "rev-parse", "--git-path", "index").strip())
         git_index = git_index if git_index.is_absolute() else repo / git_index
         if git_index.is_file():
-            # copy2 keeps the index's mtime, which git needs to spot "racily clean" entries
-            # (edited in the same second the index was written); the stat data it keeps
-            # means `add -A` only hashes what changed.
             shutil.copy2(git_index, index)
         env = {"GIT_INDEX_FILE": str(index)}
-        _git(repo, "add", "-A", env=env)
-        tree = _git(repo, "write-tree", env=env).strip()
+        if add_all:
+            _git(repo, "add", "-A", env=env)
+        return _git(repo, "write-tree", env=env).strip()
+
+
+def of_worktree(path: Path) -> Snapshot:
+    """What the user sees: HEAD plus uncommitted changes plus untracked, non-ignored files."""
+    repo = repo_root(path)
+    tree = _tree_from_index(repo, add_all=True)
     head = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -242,14 +251,8 @@ def of_commit(path: Path, rev: str) -> Snapshot:
 
 
 def of_staged(path: Path) -> Snapshot:
-    """What ``git commit`` would record: the index, written through a copy of it (``git
-    write-tree`` refreshes the index's cache, and the user's index is not ours to touch)."""
+    """What ``git commit`` would record: the index as it is."""
     repo = repo_root(path)
-    with tempfile.TemporaryDirectory(prefix="verifix-index-") as tmp:
-        index = Path(tmp) / "index"
-        git_index = Path(_git(repo, "rev-parse", "--git-path", "index").strip())
-        git_index = git_index if git_index.is_absolute() else repo / git_index
-        if git_index.is_file():
-            shutil.copy2(git_index, index)
-        tree = _git(repo, "write-tree", env={"GIT_INDEX_FILE": str(index)}).strip()
-    return _materialize(repo, tree, f"staged changes in {repo}", "HEAD")
+    return _materialize(
+        repo, _tree_from_index(repo, add_all=False), f"staged changes in {repo}", "HEAD"
+    )

@@ -20,3 +20,18 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not valid TOML ({exc}): fix the file") from exc
+
+
+def read_table(
+    path: Path, section: str, keys: dict[str, type | tuple[type, ...]]
+) -> dict[str, Any]:
+    """``[section]`` of a TOML file, each key checked against ``keys`` (name -> type);
+    an absent file or section is an empty table."""
+    table = read_toml(path).get(section, {}) if path.is_file() else {}
+    for key, value in table.items():
+        if key not in keys:
+            known = ", ".join(keys)
+            raise UsageError(f"unknown setting '{key}' in {path.name} [{section}]; known: {known}")
+        if not isinstance(value, keys[key]) or (isinstance(value, bool) and keys[key] is not bool):
+            raise UsageError(f"'{key}' in {path.name} [{section}] has the wrong type: {value!r}")
+    return table

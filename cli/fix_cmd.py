@@ -20,7 +20,7 @@ from verifix.agent.repro import Reproduction, reproduce
 from verifix.sandbox import environment, snapshot
 from verifix.sandbox.config import CONFIG_FILE
 from verifix.sandbox.engine import connect
-from verifix.sandbox.errors import UsageError
+from verifix.sandbox.errors import UsageError, VerifixError
 from verifix.sandbox.snapshot import repo_root
 from verifix.sandbox.tomlfile import read_table
 from verifix.sandbox.verify import Checks, VerifySession
@@ -284,26 +284,31 @@ def fix(
         if progress_comment:
             progress = board = ProgressComment(hub, ref, progress)
     checks = Checks(targets=list(tests) if tests else None)
-    result = run_fix(
-        repo,
-        the_issue,
-        llm,
-        Limits(max_attempts, timeout),
-        checks,
-        config,
-        progress,
-        reproduce_first=not no_repro,
-    )
+    try:
+        result = run_fix(
+            repo,
+            the_issue,
+            llm,
+            Limits(max_attempts, timeout),
+            checks,
+            config,
+            progress,
+            reproduce_first=not no_repro,
+        )
+    except (VerifixError, KeyboardInterrupt) as exc:
+        if board is not None:  # a progress comment must not say "working" forever
+            board.finish(f"stopped: {exc or 'interrupted'}")
+        raise
     progress(f"run record: {result.record} (verifix show)")
     code = _report(result, llm, output)
     winner = result.outcome.verified
     pr_url = ""
     if winner is not None and result.patch:
         if commit:
-            branch = deliver.commit_to_branch(
+            made = deliver.commit_to_branch(
                 result.repo, result.patch, the_issue, winner.explanation()
             )
-            stderr.print(f"committed on branch {branch} (git switch {branch})")
+            stderr.print(f"committed on branch {made} (git switch {made})")
         if apply:
             deliver.apply_to_worktree(result.repo, result.patch)
             stderr.print(f"applied to {result.repo}")

@@ -301,26 +301,17 @@ def fix(
         raise
     progress(f"run record: {result.record} (verifix show)")
     code = _report(result, llm, output)
-    winner = result.outcome.verified
-    pr_url = ""
-    if winner is not None and result.patch:
+    if result.patch:
         if commit:
             made = deliver.commit_to_branch(
-                result.repo, result.patch, the_issue, winner.explanation()
+                result.repo, result.patch, the_issue, result.winner.explanation()
             )
             stderr.print(f"committed on branch {made} (git switch {made})")
         if apply:
             deliver.apply_to_worktree(result.repo, result.patch)
             stderr.print(f"applied to {result.repo}")
-        if pr and ref is not None and hub is not None and winner.verdict is not None:
-            pr_url = _open_pr(hub, ref, result.repo, result.patch, the_issue, winner, not ready)
-            stderr.print(f"pull request: {pr_url}")
-    elif comment and ref is not None and hub is not None:
-        best = result.outcome.best()
-        why = (best.error or (best.verdict.reason if best.verdict else "")) if best else "none"
-        body = github.failure_comment(result.outcome.stopped, len(result.outcome.attempts), why)
-        stderr.print(f"commented: {hub.comment(ref, body)}")
-    verdict = "verified" if winner is not None else "not-verified"
+    pr_url = _to_github(result, the_issue, hub, ref, pr=pr, draft=not ready, comment=comment)
+    verdict = "verified" if result.patch else "not-verified"
     if board is not None:
         board.finish(f"{verdict}" + (f": {pr_url}" if pr_url else f" ({result.outcome.stopped})"))
     _write_outputs(outputs, verdict=verdict, pr_url=pr_url, cost=llm.budget.spent)
@@ -332,6 +323,32 @@ def _write_outputs(path: Path | None, *, verdict: str, pr_url: str, cost: float)
     if path is not None:
         with path.open("a") as out:
             out.write(f"verdict={verdict}\npr-url={pr_url}\ncost={cost:.4f}\n")
+
+
+def _to_github(
+    result: FixRun,
+    the_issue: issues.Issue,
+    hub: github.GitHub | None,
+    ref: github.IssueRef | None,
+    *,
+    pr: bool,
+    draft: bool,
+    comment: bool,
+) -> str:
+    """Open the pull request (--pr) or say on the issue what was tried (--comment);
+    returns the pull request's URL, or ""."""
+    if hub is None or ref is None:
+        return ""
+    if result.patch and pr:
+        url = _open_pr(hub, ref, result.repo, result.patch, the_issue, result.winner, draft)
+        stderr.print(f"pull request: {url}")
+        return url
+    if not result.patch and comment:
+        best = result.outcome.best()
+        why = (best.error or (best.verdict.reason if best.verdict else "")) if best else "none"
+        body = github.failure_comment(result.outcome.stopped, len(result.outcome.attempts), why)
+        stderr.print(f"commented: {hub.comment(ref, body)}")
+    return ""
 
 
 def _skip_reason(hub: github.GitHub, ref: github.IssueRef) -> str | None:
@@ -380,6 +397,13 @@ class FixRun:
     repo: Path
     record: Path
     reproduction: Reproduction | None = None
+
+    @property
+    def winner(self) -> Attempt:
+        """The accepted attempt; only asked for when ``patch`` is set."""
+        winner = self.outcome.verified
+        assert winner is not None
+        return winner
 
     @property
     def patch(self) -> str | None:

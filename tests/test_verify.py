@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from conftest import BUGGY_MODULE, OURS, TESTS, VERIFIX, diff_for, git, verifix
 
 FIXED_MODULE = BUGGY_MODULE.replace("a - b", "a + b")
@@ -181,7 +182,8 @@ def test_second_verify_reuses_the_environment(make_repo, tmp_path):
     assert json.loads(second.out)["status"] == "VERIFIED"
 
 
-def test_ctrl_c_mid_run_leaves_no_container(make_repo, docker_client):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_mid_run_leaves_no_container(make_repo, docker_client, sig):
     repo = make_repo(
         {
             "tests/test_slow.py": "import time\n\ndef test_slow():\n    time.sleep(60)\n",
@@ -203,7 +205,7 @@ def test_ctrl_c_mid_run_leaves_no_container(make_repo, docker_client):
     else:
         raise AssertionError("verify never started its test container")
     time.sleep(3)  # inside the baseline run: test_slow sleeps for a minute
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)
 
     assert proc.returncode == 130, err

@@ -64,16 +64,22 @@ def parse_reference(text: str, repo: Path) -> IssueRef:
             f"{text!r} is not an issue reference: use https://github.com/OWNER/REPO/issues/N, "
             "OWNER/REPO#N or #N"
         )
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, text=True
-    )
-    remote = _REMOTE.search(proc.stdout.strip()) if proc.returncode == 0 else None
+    remote = _origin(repo)
     if remote is None:
         raise UsageError(
             f"#{match['n']} needs a GitHub 'origin' remote in {repo} to say which repository; "
             "use OWNER/REPO#N instead"
         )
-    return IssueRef(remote["owner"], remote["repo"], int(match["n"]))
+    return IssueRef(remote[0], remote[1], int(match["n"]))
+
+
+def _origin(repo: Path) -> tuple[str, str] | None:
+    """(owner, repo) of ``repo``'s origin remote, if it has one that names them."""
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, text=True
+    )
+    remote = _REMOTE.search(proc.stdout.strip()) if proc.returncode == 0 else None
+    return (remote["owner"], remote["repo"]) if remote else None
 
 
 class GitHub:
@@ -219,11 +225,7 @@ def cache_dir() -> Path:
 
 
 def origin_matches(repo: Path, ref: IssueRef) -> bool:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, text=True
-    )
-    remote = _REMOTE.search(proc.stdout.strip()) if proc.returncode == 0 else None
-    return bool(remote and (remote["owner"], remote["repo"]) == (ref.owner, ref.repo))
+    return _origin(repo) == (ref.owner, ref.repo)
 
 
 def checkout(github: GitHub, ref: IssueRef, branch: str | None) -> Path:

@@ -25,7 +25,7 @@ from .detect import dependency_files
 from .engine import LABEL_KEY, owner_labels
 from .errors import SandboxError, SetupFailed, UsageError
 from .images import BaseImage, resolve_base
-from .network import CONTAINER_CA_PATH, from_host
+from .network import CONTAINER_CA_PATH, SetupNetwork, from_host
 from .snapshot import Snapshot
 from .testrun import install_helpers
 from .tree import load
@@ -132,6 +132,7 @@ class Plan:
     tag: str
     packages_as_of: date | None  # pip's --uploaded-prior-to for setup; None: today's
     packages_reason: str
+    network: SetupNetwork
 
 
 def packages_cutoff(
@@ -177,7 +178,7 @@ def plan(
     helpers = hashlib.sha256(b"".join(incontainer.files().values())).hexdigest()
     index = {**network.cache_relevant(), "as_of": str(cutoff)}
     key = spec.cache_key(base.id, dependency_digest(snapshot, spec), index, helpers)
-    return Plan(base, key, image_tag(key), cutoff, reason)
+    return Plan(base, key, image_tag(key), cutoff, reason, network)
 
 
 def prepare(
@@ -201,7 +202,7 @@ def prepare(
         except ImageNotFound:
             pass
     started = time.monotonic()
-    network = from_host(dict(spec.proxy))
+    network = the_plan.network
     progress(f"building the environment on {base.ref} (Python {base.python or '?'})")
     with Container.start(
         client, base.ref, network=spec.setup_network, limits=limits(spec), kind="build"

@@ -13,6 +13,8 @@ _STYLE = {
     Status.NOT_VERIFIED: "bold red",
     Status.DOES_NOT_APPLY: "bold red",
     Status.NO_TARGET: "bold yellow",
+    Status.TARGETS_ALREADY_PASS: "bold yellow",
+    Status.SUSPECT: "bold magenta",
     Status.ERROR: "bold red",
 }
 _LIST_LIMIT = 20
@@ -66,6 +68,8 @@ def verdict(v: Verdict) -> None:
                 with_message=False,
             )
         )
+    for flag in v.flags:
+        stdout.print(f"[magenta]test-aware:[/magenta] {escape(flag)}")
     for err in v.errors:
         stdout.print(f"[red]error:[/red] {escape(err)}")
     if v.ignored_ids:

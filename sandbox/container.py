@@ -120,6 +120,8 @@ class Container:
                 cap_add=_CAPABILITIES,
                 security_opt=["no-new-privileges"],
                 working_dir="/",
+                # An init as PID 1 reaps orphans: killed test processes leave no zombies.
+                init=True,
             )
         except DockerException as exc:
             raise SandboxError(f"could not start a container from {image}: {exc}") from exc
@@ -158,18 +160,30 @@ class Container:
         return self._exec(command, timeout_s, env, workdir, split=False)[0]
 
     def run_split(
-        self, command: str, timeout_s: int, *, env: dict[str, str] | None = None
+        self,
+        command: str,
+        timeout_s: int,
+        *,
+        env: dict[str, str] | None = None,
+        stdout_cap: int = OUTPUT_CAP_BYTES,
     ) -> tuple[ExecResult, bytes]:
-        """Like ``run``, but stdout comes back whole and apart from stderr (capped).
+        """Like ``run``, but stdout comes back apart from stderr: its first ``stdout_cap``
+        bytes whole (the rest dropped), stderr capped as usual.
 
         A check sends its results on stdout and the test output on stderr, so one exec does
         what would otherwise take an exec, an upload and a download (each about as slow as
         an exec on a busy engine).
         """
-        return self._exec(command, timeout_s, env, "/repo", split=True)
+        return self._exec(command, timeout_s, env, "/repo", split=True, stdout_cap=stdout_cap)
 
     def _exec(
-        self, command: str, timeout_s: int, env: dict[str, str] | None, workdir: str, split: bool
+        self,
+        command: str,
+        timeout_s: int,
+        env: dict[str, str] | None,
+        workdir: str,
+        split: bool,
+        stdout_cap: int = 0,
     ) -> tuple[ExecResult, bytes]:
         """``timeout`` puts the command in its own process group and kills the group, so the
         whole tree dies, not only the client's view of it; anything that escaped the group
@@ -187,8 +201,8 @@ class Container:
                 capped.write(chunk)
                 continue
             stdout_chunk, stderr_chunk = chunk
-            if stdout_chunk:
-                out += stdout_chunk
+            if stdout_chunk and len(out) < stdout_cap:
+                out += stdout_chunk[: stdout_cap - len(out)]
             if stderr_chunk:
                 capped.write(stderr_chunk)
         duration = time.monotonic() - started

@@ -175,8 +175,13 @@ def plan(
     base = resolve_base(client, spec.python, spec.image, progress)
     cutoff, reason = packages_cutoff(spec.packages_as_of, snapshot.commit_date, base.python)
     network = from_host(dict(spec.proxy))
-    helpers = hashlib.sha256(b"".join(incontainer.files().values())).hexdigest()
+    # Only the helpers setup runs change an image; the reporter and the supervisor are
+    # copied into every session's container afresh.
+    helpers = hashlib.sha256(incontainer.INSTALL_REQUIREMENTS.read_bytes()).hexdigest()
     index = {**network.cache_relevant(), "as_of": str(cutoff)}
+    # The repository's identity is in the key: an image holds files generated from one
+    # repository's code (egg-info, build outputs), which another repository must never see.
+    index["repo"] = str(snapshot.repo.resolve())
     key = spec.cache_key(base.id, dependency_digest(snapshot, spec), index, helpers)
     return Plan(base, key, image_tag(key), cutoff, reason, network)
 
@@ -220,7 +225,7 @@ def prepare(
                 f"the base image {base.ref} has no git and it could not be installed", git.output
             )
         install_helpers(box)
-        load(box, snapshot, [])
+        load(box, snapshot, [], seal=False)
         if the_plan.packages_as_of is not None:
             # Only a recent pip knows --uploaded-prior-to; best effort (Python 3.6-3.8 pips
             # stop short of it, and then today's packages install).
@@ -239,7 +244,9 @@ def prepare(
                     "fix it or set 'setup' in .verifix.toml [sandbox])",
                     result.output,
                 )
-        box.run(f"rm -rf {Path(CONTAINER_CA_PATH).parent}", 60, workdir="/")
+        # The image keeps what setup generated, never the snapshot's history: each session
+        # makes its own /repo/.git, and the next snapshot's load removes these sources.
+        box.run(f"rm -rf {Path(CONTAINER_CA_PATH).parent} /repo/.git", 60, workdir="/")
         labels = owner_labels("env", repo=snapshot.repo.name, base=base.ref)
         labels[LABEL_KEY] = key
         repository, image_tag_part = tag.split(":")

@@ -1,8 +1,11 @@
-"""Running a test command in a sandbox and reading per-test results from a report file.
+"""Running a test command in a sandbox and reading per-test results out of its reach.
 
 Results come from the ``verifix_report`` pytest plugin, injected through PYTEST_ADDOPTS, so
 they hold whatever command the repo uses to call pytest (a Makefile, a script, tox's
-commands run directly), and never from scraping terminal text.
+commands run directly), and never from scraping terminal text. The plugin writes to a pipe
+read by the in-container supervisor (``incontainer/supervise.py``), which runs the tests as
+an unprivileged user and frames what comes back; this module judges that framing and the
+records with suspicion: bounded, malformed lines refused, the worst outcome kept.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from .container import Container, ExecResult
 from .errors import SandboxError
 
 PLUGIN_DIR = incontainer.CONTAINER_DIR
-REPORT_PATH = "/verifix/out/report.jsonl"
 
 PASSING = frozenset({"passed", "xfailed", "xpassed"})
 FAILING = frozenset({"failed", "error"})
@@ -50,6 +52,8 @@ class TestReport:
     command: str
     error: str | None = None  # set when the run produced no usable results
     counts: Mapping[str, int] = field(default_factory=dict)
+    #: pytest reached the end of its session (False: the process died or timed out)
+    finished: bool = False
 
     def outcome(self, test_id: str) -> str | None:
         result = self.results.get(test_id)
@@ -69,68 +73,129 @@ def compose_command(command: str, selection: list[str]) -> str:
     return f"{command} {quoted}".strip()
 
 
-def _merge(lines: list[dict]) -> dict[str, TestResult]:
-    """Fold setup/call/teardown reports into one outcome per test, as pytest's summary does."""
-    results: dict[str, TestResult] = {}
+#: Rank of outcomes when a test has conflicting records: the worst one counts, so a record
+#: appended after the fact can never turn a failure into a pass.
+_RANK = {"error": 0, "failed": 1, "skipped": 2, "xfailed": 3, "xpassed": 4, "passed": 5}
+
+
+def _phase_outcome(rec: dict) -> str:
+    when, outcome, xfail = rec["when"], rec["outcome"], rec.get("xfail")
+    if when == "collect":
+        return "error"
+    if when == "call":
+        if outcome == "passed":
+            return "xpassed" if xfail else "passed"
+        if outcome == "skipped":
+            return "xfailed" if xfail else "skipped"
+        return "failed"
+    if outcome == "failed":
+        return "error"  # setup or teardown failed
+    if outcome == "skipped":
+        return "xfailed" if xfail else "skipped"
+    return "passed"
+
+
+def _merge(lines: list[dict], died: str) -> dict[str, TestResult]:
+    """Fold setup/call/teardown records into one outcome per test, the worst seen.
+
+    A test passes only with a passing call phase and a passing teardown: a process that
+    died during the call (a segfault, ``os._exit``, the OOM killer) leaves a setup record
+    and nothing more, and that is an error, never a pass. A plain test function whose call
+    was reported passed although the reporter saw it raise (or never saw it run) had its
+    report rewritten by some hook: an error too.
+    """
+    phases: dict[str, dict[str, list[dict]]] = {}
     for rec in lines:
-        test_id, when, outcome = rec["id"], rec["when"], rec["outcome"]
-        previous = results.get(test_id)
-        if when == "collect":
-            results[test_id] = TestResult(test_id, "error", rec["message"])
-        elif when == "call":
-            if outcome == "passed":
-                new = "xpassed" if rec["xfail"] else "passed"
-            elif outcome == "skipped":
-                new = "xfailed" if rec["xfail"] else "skipped"
-            else:
-                new = "failed"
-            if previous is None or previous.outcome in PASSING:
-                results[test_id] = TestResult(test_id, new, rec["message"])
-        elif outcome == "failed":  # setup or teardown failed
-            if previous is None or previous.outcome != "failed":
-                results[test_id] = TestResult(test_id, "error", rec["message"])
-        elif outcome == "skipped" and when == "setup":
-            new = "xfailed" if rec["xfail"] else "skipped"
-            results[test_id] = TestResult(test_id, new, rec["message"])
-        elif previous is None and when == "setup":
-            results[test_id] = TestResult(test_id, "passed")
+        phases.setdefault(rec["id"], {}).setdefault(rec["when"], []).append(rec)
+    results: dict[str, TestResult] = {}
+    for test_id, seen in phases.items():
+        outcomes: list[tuple[str, str]] = []
+        for when in ("collect", "setup", "call", "teardown"):
+            for rec in seen.get(when, []):
+                outcome = _phase_outcome(rec)
+                message = rec.get("message") or ""
+                if (
+                    when == "call"
+                    and outcome == "passed"
+                    and rec.get("watched")
+                    not in (
+                        None,
+                        "returned",
+                    )
+                ):
+                    outcome = "error"
+                    message = (
+                        "the test was reported passed, but the test function "
+                        f"{'raised' if rec['watched'] == 'raised' else 'never ran'}: "
+                        "a hook rewrote the result"
+                    )
+                outcomes.append((outcome, message))
+        setup_skipped = any(
+            _phase_outcome(r) in ("skipped", "xfailed") for r in seen.get("setup", [])
+        )
+        if "collect" not in seen and "call" not in seen and not setup_skipped:
+            outcomes.append(("error", f"the test never finished: {died}"))
+        elif "call" in seen and "teardown" not in seen:
+            outcomes.append(("error", f"the test never finished its teardown: {died}"))
+        outcome, message = min(outcomes, key=lambda o: _RANK[o[0]])
+        results[test_id] = TestResult(test_id, outcome, message)
     return results
 
 
-#: One exec per check: back to the base tree, apply the patch, run the tests with their
-#: output on stderr, then the exit code and the report on stdout.
-_CHECK_SCRIPT = r"""
-git reset -q --hard HEAD && git clean -qfd || { echo 'VERIFIX-RESET-FAILED'; exit 0; }
-if [ -n "$VERIFIX_PATCH" ]; then printf '%s' "$VERIFIX_PATCH" > /verifix/in/patch.diff; fi
-if [ -n "$VERIFIX_PATCH$VERIFIX_PATCH_FILE" ]; then
-  if ! git apply --whitespace=nowarn /verifix/in/patch.diff 1>&2; then
-    git apply --reject --whitespace=nowarn /verifix/in/patch.diff >/dev/null 2>&1
-    echo 'rejected hunks:' 1>&2
-    find . -name '*.rej' -not -path './.git/*' -exec sh -c 'echo "--- $1"; cat "$1"' _ {} \; 1>&2
-    echo 'VERIFIX-APPLY-FAILED'
-    exit 0
-  fi
-fi
-mkdir -p "$(dirname "$VERIFIX_REPORT")" && rm -f "$VERIFIX_REPORT"
-timeout -k 5 "$VERIFIX_TEST_TIMEOUT" sh -c "$VERIFIX_TEST_COMMAND" 1>&2
-echo "VERIFIX-EXIT $?"
-cat "$VERIFIX_REPORT" 2>/dev/null
-exit 0
-"""
+def _parse(raw: bytes) -> tuple[list[dict], list[dict], int]:
+    """Test records, session records and the number of lines that were neither."""
+    tests, sessions, malformed = [], [], 0
+    for line in raw.decode(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            malformed += 1
+            continue
+        if isinstance(rec, dict) and "session" in rec:
+            sessions.append(rec)
+        elif (
+            isinstance(rec, dict)
+            and isinstance(rec.get("id"), str)
+            and rec.get("when") in ("collect", "setup", "call", "teardown")
+            and isinstance(rec.get("outcome"), str)
+        ):
+            tests.append(rec)
+        else:
+            malformed += 1
+    return tests, sessions, malformed
 
+
+#: One exec per check: the supervisor resets the base tree, applies the patch, runs the tests
+#: as the unprivileged test user (their output on stderr), confirms passing targets in a
+#: fresh process, and writes a framed header and the results on stdout.
+_SUPERVISOR = f"python3 -I -S {PLUGIN_DIR}/supervise.py"
 #: Patches up to this size travel in an environment variable (Linux caps one at 128 KiB).
 _INLINE_PATCH_MAX = 100_000
 #: Time for reset, apply and reading the report, on top of the tests' own timeout.
 _CHECK_SLACK_S = 120
+#: Results a run may send; more is an ERROR, not memory spent on whatever a test writes.
+REPORT_LIMIT_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class CheckRun:
-    """One check: whether the patch applied (git's complaint if not) and the test report."""
+    """One check: whether the patch applied (git's complaint if not), the test report, and
+    the confirmation run of the targets on their own (None when none was due)."""
 
     applied: bool
     rejected: str
     report: TestReport | None
+    confirm: TestReport | None = None
+
+
+def prepare_container(container: Container) -> None:
+    """Install the helpers and set up the test user and private folders; once per container."""
+    install_helpers(container)
+    result = container.run(f"{_SUPERVISOR} prepare", 300, workdir="/")
+    if not result.ok:
+        raise SandboxError(f"could not prepare the sandbox: {result.output[-500:]}")
 
 
 def run_check(
@@ -140,8 +205,10 @@ def run_check(
     timeout_s: int,
     env: Mapping[str, str],
     patch: str | None,
+    targets: list[str] | None = None,
 ) -> CheckRun:
-    """Reset to the base tree, apply ``patch`` (if any) and run the suite, in one exec."""
+    """Reset, apply ``patch`` (if any), run the suite, and with ``targets`` confirm them
+    alone in a fresh process when they all passed; one exec."""
     full = compose_command(command, selection)
     run_env = dict(env)
     run_env["PYTHONPATH"] = ":".join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH")) if p)
@@ -149,41 +216,79 @@ def run_check(
         p for p in ("-p verifix_report", env.get("PYTEST_ADDOPTS")) if p
     )
     run_env.update(
-        VERIFIX_REPORT=REPORT_PATH,
         VERIFIX_TEST_COMMAND=full,
+        VERIFIX_CONFIRM_TEMPLATE=command,
+        VERIFIX_TARGETS=json.dumps(targets or []),
         VERIFIX_TEST_TIMEOUT=str(timeout_s),
+        VERIFIX_REPORT_LIMIT=str(REPORT_LIMIT_BYTES),
     )
     if patch and len(patch.encode()) <= _INLINE_PATCH_MAX:
         run_env["VERIFIX_PATCH"] = patch
     elif patch:
         container.put_files("/verifix/in", {"patch.diff": patch.encode()})
         run_env["VERIFIX_PATCH_FILE"] = "/verifix/in/patch.diff"
-    result, out = container.run_split(_CHECK_SCRIPT, timeout_s + _CHECK_SLACK_S, env=run_env)
+    budget = 2 * timeout_s + _CHECK_SLACK_S
+    result, out = container.run_split(
+        f"exec {_SUPERVISOR} check", budget, env=run_env, stdout_cap=3 * REPORT_LIMIT_BYTES
+    )
     head, _, rest = out.partition(b"\n")
-    marker = head.decode(errors="replace").strip()
-    if marker == "VERIFIX-APPLY-FAILED":
+    try:
+        header = json.loads(head)
+        lengths = [int(n) for n in header["lengths"]]
+    except (ValueError, KeyError, TypeError):
+        raise SandboxError(f"the sandbox could not run the check: {result.output[-500:]}") from None
+    if header.get("error"):
+        raise SandboxError(f"the sandbox could not run the check: {header['error']}")
+    if not header["applied"]:
         return CheckRun(False, result.output.strip(), None)
-    if marker == "VERIFIX-RESET-FAILED" or not marker.startswith("VERIFIX-EXIT "):
-        raise SandboxError(f"the sandbox could not run the check: {result.output[-500:]}")
-    exit_code = int(marker.split()[1])
-    timed_out = exit_code in (124, 137) and result.duration_s >= timeout_s - 0.5
-    test_exec = ExecResult(exit_code, result.output, timed_out, result.duration_s)
-    return CheckRun(True, "", _report(rest, test_exec, full, timeout_s))
+    sections, offset = [], 0
+    for n in lengths:
+        sections.append(rest[offset : offset + n])
+        offset += n
+    main = _report(sections[0], header["main"], result.output, full, timeout_s)
+    confirm = None
+    if "confirm" in header and len(sections) > 1:
+        confirm = _report(
+            sections[1], header["confirm"], "", compose_command(command, targets or []), timeout_s
+        )
+    return CheckRun(True, "", main, confirm)
 
 
-def _report(raw: bytes, result: ExecResult, command: str, timeout_s: int) -> TestReport:
-    lines = [json.loads(line) for line in raw.decode(errors="replace").splitlines() if line.strip()]
-    results = _merge(lines)
+def _report(raw: bytes, run: dict, output: str, command: str, timeout_s: int) -> TestReport:
+    exit_code, timed_out = int(run["exit"]), bool(run["timed_out"])
+    result = ExecResult(exit_code, output, timed_out, float(run["seconds"]))
+    if run["truncated"]:
+        return TestReport(
+            {},
+            result,
+            command,
+            f"the tests sent {run['bytes']} bytes of results, more than the "
+            f"{REPORT_LIMIT_BYTES // (1024 * 1024)} MiB verifix reads: the run is not judged",
+        )
+    tests, sessions, malformed = _parse(raw)
+    died = (
+        f"the test process died (exit code {exit_code})"
+        if not sessions
+        else f"the test command ended with exit code {exit_code}"
+    )
+    if timed_out:
+        died = f"the test command timed out after {timeout_s}s"
+    results = _merge(tests, died)
     error = None
-    if result.timed_out and not results:
+    if malformed:
+        error = (
+            f"{malformed} lines on the results channel are not verifix records: something "
+            "other than verifix's reporter wrote to it, so the run is not judged"
+        )
+    elif timed_out and not results:
         error = f"the test command timed out after {timeout_s}s before any test finished"
     elif not results:
-        last = result.output.strip().splitlines()[-1:] or ["(no output)"]
+        last = output.strip().splitlines()[-1:] or ["(no output)"]
         error = (
-            f"the test command produced no test results (exit code {result.exit_code}): "
-            f"{last[0][:300]}"
+            f"the test command produced no test results (exit code {exit_code}): {last[0][:300]}"
         )
     counts: dict[str, int] = {}
     for test in results.values():
         counts[test.outcome] = counts.get(test.outcome, 0) + 1
-    return TestReport(results, result, command, error, counts)
+    finished = bool(sessions) and not timed_out
+    return TestReport(results, result, command, error, counts, finished)

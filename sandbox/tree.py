@@ -1,15 +1,18 @@
 """The repo inside a container: loading a snapshot at /repo as verifix's base commit.
 
-/repo is a git repository of verifix's own (the user's history is not copied): its single
-commit is the base state, so a reset is ``git reset --hard`` plus ``git clean``, which keeps
-files the environment build generated (egg-info, compiled extensions) because they are
-ignored or were there before the snapshot's files.
+/repo is a git repository of verifix's own, made fresh for every session (the user's
+history is not copied, and nothing of an earlier snapshot survives in it): its single
+commit is the base state, and it holds every file present at load, the ones the environment
+build generated (egg-info, compiled extensions) included, so a reset to it (``git reset
+--hard`` plus ``git clean -ffdx``) restores exactly the base tree. ``.git`` belongs to root
+and the work tree to the unprivileged test user (see ``incontainer/supervise.py``).
 """
 
 from __future__ import annotations
 
 from .container import Container
 from .errors import SandboxError
+from .incontainer import CONTAINER_DIR
 from .snapshot import Snapshot
 
 REPO = "/repo"
@@ -37,9 +40,12 @@ with open(state, "wb") as f, open(inbox + "/files.nul", "rb") as src:
 """
 
 
-def load(container: Container, snapshot: Snapshot, base_patches: list[str]) -> None:
+def load(
+    container: Container, snapshot: Snapshot, base_patches: list[str], *, seal: bool = True
+) -> None:
     """Put ``snapshot`` (plus ``base_patches``, e.g. a SWE-bench test_patch) at /repo and
-    commit it as the base state."""
+    commit it as the base state; ``seal`` hands the work tree to the test user (not for
+    environment builds, whose setup runs as root)."""
     container.put_files(
         INBOX,
         {
@@ -53,17 +59,13 @@ def load(container: Container, snapshot: Snapshot, base_patches: list[str]) -> N
         raise SandboxError(f"could not prepare /repo in the sandbox: {_tail(pruned.output)}")
     with open(snapshot.tar_path, "rb") as tar:
         container.put_archive(REPO, tar)  # the engine unpacks it in place
-    script = [
-        "set -e",
-        "[ -d .git ] || git init -q",
-        "git add -A",
-        f"[ ! -s {INBOX}/files.nul ] || git add -f --pathspec-from-file={INBOX}/files.nul "
-        "--pathspec-file-nul",
-    ]
+    script = ["set -e", "rm -rf .git", "git init -q", "git add -A -f"]
     for i in range(len(base_patches)):
         script.append(f"git apply --whitespace=nowarn {INBOX}/base-{i}.diff")
-        script.append("git add -A")
+        script.append("git add -A -f")
     script.append(f"{_GIT} commit -q --allow-empty --no-verify -m 'verifix: base'")
+    if seal:
+        script.append(f"python3 -I -S {CONTAINER_DIR}/supervise.py seal")
     result = container.run("\n".join(script), 600)
     if not result.ok:
         raise SandboxError(f"could not load the repo into the sandbox: {_tail(result.output)}")

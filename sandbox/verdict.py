@@ -23,6 +23,8 @@ class Status(str, Enum):
     NOT_VERIFIED = "NOT_VERIFIED"
     DOES_NOT_APPLY = "DOES_NOT_APPLY"
     NO_TARGET = "NO_TARGET"
+    TARGETS_ALREADY_PASS = "TARGETS_ALREADY_PASS"
+    SUSPECT = "SUSPECT"
     ERROR = "ERROR"
 
 
@@ -44,6 +46,10 @@ class Verdict:
     errors: list[str] = field(default_factory=list)
     ignored_ids: list[str] = field(default_factory=list)
     rejected: str | None = None
+    #: Findings of ``testaware.scan_patch``: code that knows it runs under test.
+    flags: list[str] = field(default_factory=list)
+    #: The targets run alone, in a fresh process: its exit code and what passed.
+    confirmation: dict[str, Any] | None = None
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -112,11 +118,17 @@ def judge(
     targets: list[str] | None,
     must_pass: list[str] | None,
     rejected: str | None = None,
+    confirm: TestReport | None = None,
+    require_confirm: bool = False,
+    flags: list[str] | None = None,
 ) -> Verdict:
     """Compare the run with the patch (None if it did not apply) against the baseline.
 
     ``targets`` None means "the tests that fail at baseline". ``must_pass`` None means "every
-    test that passed at baseline"; a list narrows it (SWE-bench's PASS_TO_PASS).
+    test that passed at baseline"; a list narrows it (SWE-bench's PASS_TO_PASS). Every
+    target must fail (or not exist) at baseline and pass after. With ``require_confirm``,
+    a VERIFIED also needs ``confirm``: the targets run alone in a fresh process, which must
+    exit 0 with each of them passing. ``flags`` (a test-aware patch) turn it into SUSPECT.
     """
     ignored: list[str] = []
     if targets is not None:
@@ -133,8 +145,10 @@ def judge(
     if patched is not None:
         counts["patched"] = dict(patched.counts)
 
+    flags = list(flags or [])
+
     def verdict(status: Status, reason: str, **kw: Any) -> Verdict:
-        return Verdict(status, reason, ignored_ids=ignored, counts=counts, **kw)
+        return Verdict(status, reason, ignored_ids=ignored, counts=counts, flags=flags, **kw)
 
     if baseline.error:
         return verdict(
@@ -142,6 +156,15 @@ def judge(
         )
     if targets is None:
         targets = sorted(t.id for t in baseline.results.values() if t.failed)
+    already = [t for t in targets if _passed(baseline, t)]
+    if already:
+        return verdict(
+            Status.TARGETS_ALREADY_PASS,
+            f"{len(already)} of {len(targets)} target tests already pass without the patch "
+            f"({already[0]}{', ...' if len(already) > 1 else ''}): the environment differs from "
+            "the one the tests were written for, or these tests do not show the bug",
+            targets=[_change(baseline, patched, t) for t in targets],
+        )
     if rejected is not None:
         return verdict(
             Status.DOES_NOT_APPLY, "the patch does not apply to the base tree", rejected=rejected
@@ -163,6 +186,10 @@ def judge(
     if patched.exec.timed_out:
         errors.append(f"the test run timed out after {patched.exec.duration_s:.0f}s")
     parts = dict(targets=target_changes, broken=broken, still_failing=still_failing, errors=errors)
+    if patched.error:
+        return verdict(
+            Status.ERROR, f"the run with the patch was not judged: {patched.error}", **parts
+        )
 
     if not targets and not broken and not errors:
         return verdict(
@@ -184,11 +211,64 @@ def judge(
         )
     if broken:
         reasons.append(f"{len(broken)} tests that passed before now fail")
+    unexplained = _unexplained_exit(patched)
+    if not reasons and unexplained:
+        reasons.append(unexplained)
+    confirmation = None
+    if not reasons and require_confirm and targets:
+        confirmation, why = _confirmation(confirm, targets)
+        if why:
+            reasons.append(why)
     if reasons:
-        return verdict(Status.NOT_VERIFIED, "; ".join(reasons), **parts)
+        return verdict(Status.NOT_VERIFIED, "; ".join(reasons), confirmation=confirmation, **parts)
     kept = sum(1 for t in guarded if t not in target_set and _passed(baseline, t))
-    return verdict(
-        Status.VERIFIED,
-        f"all {len(targets)} target tests pass; none of the {kept} tests that passed before broke",
-        **parts,
+    summary = (
+        f"all {len(targets)} target tests pass; none of the {kept} tests that passed before broke"
     )
+    if flags:
+        return verdict(
+            Status.SUSPECT,
+            f"{summary}, but the patch looks written for the tests, not the bug "
+            f"({len(flags)} findings): read it before trusting it",
+            confirmation=confirmation,
+            **parts,
+        )
+    return verdict(Status.VERIFIED, summary, confirmation=confirmation, **parts)
+
+
+def _unexplained_exit(report: TestReport) -> str | None:
+    """A failing exit status that no failing test explains: a crash at exit, a check run
+    after the tests, or results that do not tell the whole story. CI would go red."""
+    code = report.exec.exit_code
+    if code == 0 or report.exec.timed_out or any(r.failed for r in report.results.values()):
+        return None
+    return (
+        f"the test command exited with {code} although no test failed (a crash at exit, a "
+        "check after the tests, a coverage threshold?): CI would fail"
+    )
+
+
+def _confirmation(confirm: TestReport | None, targets: list[str]) -> tuple[dict, str | None]:
+    """The targets' own run: it must exist, exit 0 and pass each of them."""
+    if confirm is None:
+        return {"ran": False}, "the target tests were not confirmed in a run of their own"
+    failing = [t for t in targets if not _passed(confirm, t)]
+    record = {
+        "ran": True,
+        "exit_code": confirm.exec.exit_code,
+        "command": confirm.command,
+        "not_passing": failing,
+    }
+    if confirm.error:
+        return record, f"the target tests' own run was not judged: {confirm.error}"
+    if failing:
+        return record, (
+            f"{len(failing)} target tests do not pass when run on their own "
+            f"({failing[0]}: {confirm.outcome(failing[0]) or 'not run'})"
+        )
+    if confirm.exec.exit_code != 0:
+        return record, (
+            f"the target tests pass, but their own run exits with {confirm.exec.exit_code} "
+            "(a crash at exit, or results that do not tell the whole story)"
+        )
+    return record, None

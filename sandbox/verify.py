@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from .container import Container
 from .environment import Environment, limits
 from .snapshot import Snapshot
-from .testrun import CheckRun, TestReport, install_helpers, run_check
+from .testaware import scan_patch
+from .testrun import CheckRun, TestReport, prepare_container, run_check
 from .tree import load
-from .verdict import Verdict, judge
+from .verdict import Verdict, expand_cut_ids, judge, split_test_ids
 
 if TYPE_CHECKING:
     import docker
@@ -65,7 +66,7 @@ class VerifySession:
             env=self.env.run_env(self.snapshot.scm_version),
         )
         try:
-            install_helpers(self.container)
+            prepare_container(self.container)
             load(self.container, self.snapshot, self.checks.base_patches)
         except BaseException:
             self.container.remove()
@@ -87,8 +88,9 @@ class VerifySession:
             f"{len(missing)} files have no content in the repo (partial clone?), left out: {shown}"
         ]
 
-    def run(self, patch: str | None) -> CheckRun:
-        """Reset, apply ``patch`` and run the tests: the raw result, before any judging."""
+    def run(self, patch: str | None, targets: list[str] | None = None) -> CheckRun:
+        """Reset, apply ``patch`` and run the tests (and, with ``targets``, confirm them alone
+        when they pass): the raw result, before any judging."""
         assert self.container is not None and self.env.spec.test_command is not None
         return run_check(
             self.container,
@@ -97,7 +99,14 @@ class VerifySession:
             self.env.spec.test_timeout,
             self.env.run_env(self.snapshot.scm_version),
             patch,
+            targets,
         )
+
+    def targets(self, baseline: TestReport) -> list[str]:
+        """The tests a patch must turn from failing to passing."""
+        if self.checks.targets is not None:
+            return expand_cut_ids(split_test_ids(self.checks.targets)[0], set(baseline.results))
+        return sorted(t.id for t in baseline.results.values() if t.failed)
 
     def run_baseline(self) -> TestReport:
         self.progress("running the tests on the base tree (baseline)")
@@ -116,10 +125,12 @@ class VerifySession:
         assert self.container is not None
         baseline = self.baseline or self.run_baseline()
         started = time.monotonic()
+        confirm = None
         if patch:
             self.progress("running the tests with the patch")
-            run = self.run(patch)
+            run = self.run(patch, self.targets(baseline))
             patched, rejected = run.report, (None if run.applied else run.rejected)
+            confirm = run.confirm
         else:
             patched, rejected = baseline, None  # the same tree: no need to run it twice
         verdict = judge(
@@ -128,6 +139,9 @@ class VerifySession:
             targets=self.checks.targets,
             must_pass=self.checks.must_pass,
             rejected=rejected,
+            confirm=confirm if patch else None,
+            require_confirm=bool(patch),
+            flags=scan_patch(patch, baseline) if patch else [],
         )
         verdict.timings = {**self.timings, "patched_s": round(time.monotonic() - started, 2)}
         verdict.environment = {

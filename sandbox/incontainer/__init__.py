@@ -9,9 +9,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 PYTEST_PLUGIN = HERE / "verifix_report.py"
 INSTALL_REQUIREMENTS = HERE / "install_requirements.py"
+SUPERVISOR = HERE / "supervise.py"
 #: Where they live inside a container.
 CONTAINER_DIR = "/verifix/bin"
 
 
 def files() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in (PYTEST_PLUGIN, INSTALL_REQUIREMENTS)}
+    return {p.name: p.read_bytes() for p in (PYTEST_PLUGIN, INSTALL_REQUIREMENTS, SUPERVISOR)}

@@ -1,0 +1,140 @@
+"""The pure core of judging: how records become outcomes, and outcomes a verdict. No engine."""
+
+from __future__ import annotations
+
+import json
+
+from verifix.sandbox.testaware import scan_patch
+from verifix.sandbox.testrun import _report
+from verifix.sandbox.verdict import Status, judge
+
+OK_RUN = {"exit": 0, "timed_out": False, "seconds": 1.0, "bytes": 0, "truncated": False}
+
+
+def rec(test: str, when: str, outcome: str = "passed", **extra) -> dict:
+    return {"id": test, "when": when, "outcome": outcome, "xfail": False, "message": "", **extra}
+
+
+def report(records: list[dict], finished: bool = True, **run):
+    lines = [*records, *([{"session": "finished", "exitstatus": 0}] if finished else [])]
+    raw = "".join(json.dumps(r) + "\n" for r in lines).encode()
+    return _report(raw, {**OK_RUN, **run}, "", "pytest", 60)
+
+
+def full(test: str, outcome: str = "passed", **extra) -> list[dict]:
+    return [rec(test, "setup"), rec(test, "call", outcome, **extra), rec(test, "teardown")]
+
+
+def test_a_test_that_died_after_setup_is_an_error():
+    result = report([rec("t.py::a", "setup")], finished=False, exit=139).results["t.py::a"]
+    assert result.outcome == "error"
+    assert "died (exit code 139)" in result.message
+
+
+def test_a_test_without_teardown_is_an_error():
+    result = report([rec("t.py::a", "setup"), rec("t.py::a", "call")], finished=False)
+    assert result.results["t.py::a"].outcome == "error"
+
+
+def test_a_skip_in_setup_is_a_skip():
+    skipped = report([rec("t.py::a", "setup", "skipped"), rec("t.py::a", "teardown")])
+    assert skipped.results["t.py::a"].outcome == "skipped"
+
+
+def test_the_worst_record_wins():
+    records = [*full("t.py::a", "failed"), *full("t.py::a", "passed")]
+    assert report(records).results["t.py::a"].outcome == "failed"
+
+
+def test_a_pass_the_reporter_saw_raise_is_an_error():
+    for watched in ("raised", "missing"):
+        result = report(full("t.py::a", watched=watched)).results["t.py::a"]
+        assert result.outcome == "error"
+        assert "a hook rewrote the result" in result.message
+    assert report(full("t.py::a", watched="returned")).results["t.py::a"].outcome == "passed"
+
+
+def test_malformed_or_oversized_results_are_not_judged():
+    raw = (json.dumps(rec("t.py::a", "call")) + "\n{oops\n[1, 2]\n").encode()
+    bad = _report(raw, OK_RUN, "", "pytest", 60)
+    assert bad.error and "2 lines" in bad.error
+    huge = _report(b"", {**OK_RUN, "bytes": 300 << 20, "truncated": True}, "", "pytest", 60)
+    assert huge.error and "MiB" in huge.error
+
+
+def _judge(base_records, patched_records, targets=None, **kw):
+    return judge(
+        report(base_records, exit=1),
+        report(patched_records, **kw.pop("run", {})),
+        targets=targets,
+        must_pass=None,
+        **kw,
+    )
+
+
+BASE = [*full("t.py::bug", "failed"), *full("t.py::ok")]
+FIXED = [*full("t.py::bug"), *full("t.py::ok")]
+
+
+def test_verified_needs_a_confirmation_run_that_exits_zero():
+    assert _judge(BASE, FIXED).status is Status.VERIFIED  # confirmation not asked for
+    missing = _judge(BASE, FIXED, require_confirm=True)
+    assert missing.status is Status.NOT_VERIFIED
+    assert "not confirmed" in missing.reason
+    good = report(full("t.py::bug"))
+    assert _judge(BASE, FIXED, require_confirm=True, confirm=good).status is Status.VERIFIED
+    bad_exit = report(full("t.py::bug"), exit=1)
+    verdict = _judge(BASE, FIXED, require_confirm=True, confirm=bad_exit)
+    assert verdict.status is Status.NOT_VERIFIED
+    assert "exits with 1" in verdict.reason
+    assert verdict.confirmation["exit_code"] == 1
+
+
+def test_a_failing_exit_no_test_explains_is_not_verified():
+    verdict = _judge(BASE, FIXED, run={"exit": 3})
+    assert verdict.status is Status.NOT_VERIFIED
+    assert "exited with 3 although no test failed" in verdict.reason
+
+
+def test_targets_passing_at_baseline_get_their_own_verdict():
+    verdict = _judge(BASE, FIXED, targets=["t.py::bug", "t.py::ok"])
+    assert verdict.status is Status.TARGETS_ALREADY_PASS
+    assert "1 of 2 target tests already pass" in verdict.reason
+    assert "t.py::ok" in verdict.reason
+
+
+def test_a_flagged_patch_is_suspect_when_tests_pass_and_listed_otherwise():
+    flags = ["calc.py:3: detects that it runs under pytest: ..."]
+    assert _judge(BASE, FIXED, flags=flags).status is Status.SUSPECT
+    failing = _judge(BASE, BASE, flags=flags)
+    assert failing.status is Status.NOT_VERIFIED
+    assert failing.flags == flags
+
+
+def _patch(path: str, *added: str) -> str:
+    body = "".join(f"+{line}\n" for line in added)
+    return f"--- a/{path}\n+++ b/{path}\n@@ -1,1 +1,{len(added) + 1} @@\n x = 1\n{body}"
+
+
+def test_test_aware_source_is_flagged():
+    cases = {
+        "os.environ.get('PYTEST_CURRENT_TEST')": "runs under pytest",
+        "frame = sys._getframe(1)": "caller's stack",
+        "if 'pytest' in sys.modules: return 5": "test framework",
+        "atexit.register(lambda: None)": "exits",
+        "if open('tests/test_calc.py').read(): pass": "test file",
+        "if name == 'test_parse_empty': return []": "names the test test_parse_empty",
+    }
+    base = report(full("tests/test_p.py::test_parse_empty"))
+    for line, meaning in cases.items():
+        findings = scan_patch(_patch("pkg/mod.py", line), base)
+        assert findings and meaning in findings[0], (line, findings)
+        assert findings[0].startswith("pkg/mod.py:2: ")
+
+
+def test_ordinary_fixes_and_tests_are_not_flagged():
+    assert scan_patch(_patch("pkg/mod.py", "return a + b  # pytest taught us", "y = [x]")) == []
+    assert scan_patch(_patch("tests/test_mod.py", "import pytest", "def test_x(): pass")) == []
+    # Hooks that rewrite outcomes are flagged even in a conftest.
+    hook = scan_patch(_patch("conftest.py", "def pytest_runtest_makereport(item, call):"))
+    assert hook and "how test outcomes are reported" in hook[0]

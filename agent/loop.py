@@ -155,6 +155,11 @@ def feedback(attempt: Attempt) -> str:
         parts.append("Target tests still failing:\n" + _failures(unfixed))
     if verdict.broken:
         parts.append("Tests your patch broke (they passed before):\n" + _failures(verdict.broken))
+    if verdict.flags:
+        parts.append(
+            "Your patch was refused because the code treats tests specially; fix the behaviour "
+            "for every caller instead:\n" + "\n".join(f"- {f}" for f in verdict.flags[:10])
+        )
     parts += [
         f"The patch was:\n```diff\n{trim(attempt.patch or '', 3000)}\n```",
         "Each attempt starts again from the original code. Send a new edit.",

@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
-from verifix.sandbox import environment, images, snapshot
+from verifix.sandbox import envcheck, environment, images, snapshot
 from verifix.sandbox.engine import LABEL, LABEL_KIND, LABEL_OWNER_PID, LABEL_SESSION, connect
+from verifix.sandbox.envrepair import load_recipe, recipe_path
 from verifix.sandbox.errors import SandboxError
 
 from .common import (
@@ -70,11 +71,14 @@ def show(
         }
         try:
             client = connect()
-            plan = environment.plan(client, snap, spec, lambda _m: None)
+            plan = environment.plan(client, snap, spec, lambda _m: None, may_bootstrap=False)
             built = bool(client.images.list(name=plan.tag))
             rows["base image"] = (plan.base.ref, plan.base.note or f"Python {plan.base.python}")
             rows["packages as of"] = (str(plan.packages_as_of or "today"), plan.packages_reason)
             rows["environment image"] = (plan.tag, "built (cached)" if built else "not built yet")
+            recipe = load_recipe(plan.key)
+            if recipe:
+                rows["repaired setup"] = (recipe.strip(), str(recipe_path(plan.key)))
         except SandboxError as exc:
             rows["base image"] = ("?", str(exc))
     if as_json:
@@ -123,6 +127,65 @@ def build(
     for note in result.notes:
         stdout.print(f"[yellow]note:[/yellow] {escape(note)}")
     return 0
+
+
+@env_app.command("check")
+def check(
+    repo: RepoArg = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    rev: Annotated[
+        str | None,
+        typer.Option("--rev", help="Check this commit instead of the working tree (mirrors too)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    config: ConfigOpt = None,
+    image: ImageOpt = None,
+    python: PythonOpt = None,
+    setup: SetupOpt = None,
+    test_cmd: TestCmdOpt = None,
+    env: EnvOpt = None,
+    test_timeout: TestTimeoutOpt = None,
+    setup_timeout: SetupTimeoutOpt = None,
+) -> int:
+    """Build (or reuse) the environment and run the suite once: can verifix test this repo?
+
+    Exit 0 when the suite runs, 1 when setup fails or the suite produces no results (the
+    reason and a log are printed), 3 when no engine answers.
+    """
+    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
+    snap = snapshot.of_commit(repo, rev) if rev else snapshot.of_worktree(repo)
+    with snap:
+        spec = build_spec(snap, config, overrides)
+        result = envcheck.check(connect(), snap, spec, ProgressLog(quiet or as_json))
+    if as_json:
+        stdout.print_json(json.dumps(result.to_json()))
+        return 0 if result.ok else 1
+    label = "[bold green]SUITE RUNS[/]" if result.ok else "[bold red]SUITE DOES NOT RUN[/]"
+    stdout.print(f"{label}  {escape(result.reason)}")
+    table = Table(title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    table.add_column("why", overflow="fold")
+    table.add_row("python", escape(str(result.python or "?")), escape(result.python_source))
+    table.add_row("image", escape(str(result.image or "-")), "cached" if result.cached else "")
+    table.add_row("setup", escape("\n".join(result.setup)), escape(result.setup_source))
+    table.add_row("tests", escape(str(result.test_command)), escape(result.test_source))
+    if result.counts:
+        counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
+        table.add_row("counts", escape(counts), "")
+    stdout.print(table)
+    if result.slowest:
+        slow = Table(title="Slowest tests", title_justify="left")
+        slow.add_column("test", overflow="fold")
+        slow.add_column("seconds", justify="right")
+        for row in result.slowest:
+            slow.add_row(escape(row["id"]), f"{row['seconds']:.2f}")
+        stdout.print(slow)
+    for note in result.notes:
+        stdout.print(f"[yellow]note:[/yellow] {escape(note)}")
+    if result.log:
+        stdout.print(f"log: {result.log}")
+    return 0 if result.ok else 1
 
 
 def _alive(pid: str | None) -> bool:

@@ -10,7 +10,7 @@ import configparser
 import re
 import shlex
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -22,6 +22,20 @@ from .tomlfile import read_toml
 #: Python versions verifix knows how to find images for, oldest first.
 KNOWN_PYTHONS = ("3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 DEFAULT_PYTHON = "3.11"
+#: First release of each Python minor.
+PYTHON_RELEASES = {
+    "3.6": date(2016, 12, 23),
+    "3.7": date(2018, 6, 27),
+    "3.8": date(2019, 10, 14),
+    "3.9": date(2020, 10, 5),
+    "3.10": date(2021, 10, 4),
+    "3.11": date(2022, 10, 24),
+    "3.12": date(2023, 10, 2),
+    "3.13": date(2024, 10, 7),
+    "3.14": date(2025, 10, 7),
+}
+#: How long after a Python release its ecosystem has wheels for it (and projects test on it).
+WHEELS_LAG = timedelta(days=180)
 
 #: Files whose content decides what an environment holds; they key the image cache.
 DEPENDENCY_GLOBS = (
@@ -132,12 +146,30 @@ def _requires_python(files: RepoFiles) -> tuple[str, str] | None:
     return None
 
 
-def detect_python(files: RepoFiles) -> PythonChoice:
-    """Acceptable Python versions, newest acceptable first.
+def era_python(commit_date: date | None) -> str | None:
+    """The newest Python that had been out for ``WHEELS_LAG`` when the commit was made."""
+    if commit_date is None:
+        return None
+    released = [v for v in KNOWN_PYTHONS if PYTHON_RELEASES[v] + WHEELS_LAG <= commit_date]
+    return released[-1] if released else KNOWN_PYTHONS[0]
+
+
+def _by_era(candidates: list[str], era: str) -> list[str]:
+    """The era's Python first, then the others by distance from it, older before newer on
+    a tie (code of that day ran on the Pythons before it, not on those after)."""
+    index = KNOWN_PYTHONS.index(era)
+    return sorted(candidates, key=lambda v: (abs(KNOWN_PYTHONS.index(v) - index), v > era))
+
+
+def detect_python(files: RepoFiles, commit_date: date | None = None) -> PythonChoice:
+    """Acceptable Python versions, best first.
 
     ``.python-version`` is an explicit pin. Otherwise requires-python bounds the range and
-    classifiers narrow it to what the project says it tested; the newest of those is preferred
-    because old projects list what they support and new ones rarely list upper bounds.
+    classifiers narrow it to what the project says it tested. Within that, the commit's
+    era decides: the newest Python the project could have been tested on when the commit
+    was made (old code breaks on newer Pythons: ``collections.MutableMapping``, ``imp``,
+    ``distutils``), then the nearest others. Commits from after the default Python's time,
+    and snapshots without a date, keep the default order (newest acceptable first).
     """
     pinned = files.text(".python-version").strip().splitlines()
     if pinned and re.match(r"^\d+\.\d+", pinned[0].strip()):
@@ -159,6 +191,12 @@ def detect_python(files: RepoFiles) -> PythonChoice:
     if narrowed:
         candidates = narrowed
         reasons.append("classifiers")
+    era = era_python(commit_date)
+    if era is not None and KNOWN_PYTHONS.index(era) < KNOWN_PYTHONS.index(DEFAULT_PYTHON):
+        newest_then = [v for v in candidates if KNOWN_PYTHONS.index(v) <= KNOWN_PYTHONS.index(era)]
+        anchor = newest_then[-1] if newest_then else candidates[0]
+        reasons.append(f"commit of {commit_date}: Python {era} was current")
+        return PythonChoice(tuple(_by_era(candidates, anchor)), " + ".join(reasons))
     if not reasons:
         others = [v for v in reversed(KNOWN_PYTHONS) if v != DEFAULT_PYTHON]
         return PythonChoice((DEFAULT_PYTHON, *others), "default, nothing declared")
@@ -245,12 +283,64 @@ PYTEST_MAJORS = (
 )
 
 
+#: The oldest pytest that runs on each Python (older ones fail inside their assertion
+#: rewriting: "required field 'lineno' missing from alias" on 3.10, and so on).
+PYTEST_FLOOR = {
+    "3.10": "6.2.5",
+    "3.11": "7.2.0",
+    "3.12": "7.4.0",
+    "3.13": "8.2.0",
+    "3.14": "8.4.0",
+}
+
+
+def _pytest_spec(ceiling: int | None, python: str) -> str:
+    floor = PYTEST_FLOOR.get(python)
+    if floor is None:
+        return f"<{ceiling}" if ceiling else ""
+    if ceiling is None:
+        return f">={floor}"
+    if Version(floor).major >= ceiling:  # the era's pytest cannot run here: the oldest that can
+        return f">={floor},<{Version(floor).major + 1}"
+    return f">={floor},<{ceiling}"
+
+
 def pytest_requirement(commit_date: date | None) -> tuple[str, str]:
-    """``pytest`` or ``pytest<N`` for a commit from ``commit_date``, and why."""
+    """The pytest for a commit from ``commit_date``, on whichever Python the image has, and why.
+
+    The newest major released before the commit is the ceiling (tests are written against
+    the pytest of their day: pytest 8 dropped nose, pytest 9 reads config strictly), and the
+    Python in the image sets a floor. Both are written as PEP 508 markers, so pip picks the
+    right one inside the container without verifix knowing the image's Python in advance.
+    """
+    ceiling = None
     for released, major in PYTEST_MAJORS:
         if commit_date is not None and commit_date < released:
-            return f"pytest<{major}", f"pytest<{major} (pytest {major} came after {commit_date})"
-    return "pytest", ""
+            ceiling = major
+            break
+    bands: list[tuple[str, list[str]]] = []
+    for python in KNOWN_PYTHONS:
+        spec = _pytest_spec(ceiling, python)
+        if bands and bands[-1][0] == spec:
+            bands[-1][1].append(python)
+        else:
+            bands.append((spec, [python]))
+    if ceiling is None:
+        return "'pytest'", ""  # today's pytest runs on every Python an image can have
+    parts = []
+    for i, (spec, pythons) in enumerate(bands):
+        marker = []
+        if i > 0:
+            marker.append(f'python_version >= "{pythons[0]}"')
+        if i < len(bands) - 1:
+            marker.append(f'python_version < "{bands[i + 1][1][0]}"')
+        parts.append(shlex.quote(f"pytest{spec}" + (f"; {' and '.join(marker)}" if marker else "")))
+    why = "pytest paired with the image's Python"
+    if ceiling:
+        why = (
+            f"pytest<{ceiling} (pytest {ceiling} came after {commit_date}), paired with the Python"
+        )
+    return " ".join(parts), why
 
 
 def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tuple[str, ...], str]:
@@ -286,7 +376,7 @@ def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tup
         )
         reasons.append(f"installable project, {why} {chosen}" if chosen else "installable project")
     pytest, why = pytest_requirement(commit_date)
-    commands.append(f"python -m pip install '{pytest}'")
+    commands.append(f"python -m pip install {pytest}")
     if why:
         reasons.append(why)
     return tuple(commands), "detected: " + ("; ".join(reasons) or "no dependency files")
@@ -346,8 +436,9 @@ def detect_test_command(files: RepoFiles) -> tuple[str | None, str]:
 
 
 def _uses_setuptools_scm(files: RepoFiles) -> bool:
+    """setuptools-scm, or a backend built on it (hatch-vcs), takes its version from git."""
     blob = files.text("pyproject.toml") + files.text("setup.py") + files.text("setup.cfg")
-    return bool(re.search(r"setuptools[_-]scm|use_scm_version", blob))
+    return bool(re.search(r"setuptools[_-]scm|use_scm_version|hatch[_-]vcs", blob))
 
 
 def detect(root: Path, commit_date: date | None = None) -> Detected:
@@ -357,7 +448,7 @@ def detect(root: Path, commit_date: date | None = None) -> Detected:
     setup, setup_reason = detect_setup(files, commit_date)
     test_command, test_reason = detect_test_command(files)
     return Detected(
-        python=detect_python(files),
+        python=detect_python(files, commit_date),
         setup=setup,
         setup_reason=setup_reason,
         test_command=test_command,

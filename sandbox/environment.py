@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from . import incontainer
 from .config import EnvSpec
 from .container import Container, Limits
-from .detect import dependency_files
+from .detect import PYTHON_RELEASES, WHEELS_LAG, dependency_files
 from .engine import LABEL_KEY, owner_labels
+from .envrepair import MAX_REPAIRS, recipe_path, repair_for, repair_reason, save_recipe
 from .errors import SandboxError, SetupFailed, UsageError
 from .images import BaseImage, resolve_base
 from .network import CONTAINER_CA_PATH, SetupNetwork, from_host
@@ -105,20 +106,6 @@ def image_tag(key: str) -> str:
     return f"{ENV_REPOSITORY}:{key[:24]}"
 
 
-#: First release of each Python minor: packages from before it rarely have wheels for it.
-PYTHON_RELEASES = {
-    "3.6": date(2016, 12, 23),
-    "3.7": date(2018, 6, 27),
-    "3.8": date(2019, 10, 14),
-    "3.9": date(2020, 10, 5),
-    "3.10": date(2021, 10, 4),
-    "3.11": date(2022, 10, 24),
-    "3.12": date(2023, 10, 2),
-    "3.13": date(2024, 10, 7),
-    "3.14": date(2025, 10, 7),
-}
-#: How long after a Python release its ecosystem has wheels for it.
-_WHEELS_LAG = timedelta(days=180)
 #: Commits younger than this install today's packages.
 _RECENT = timedelta(days=30)
 
@@ -151,11 +138,11 @@ def packages_cutoff(
         return date.fromisoformat(setting), "configured"
     if commit_date is None or commit_date > date.today() - _RECENT:
         return None, "latest (the commit is recent)"
-    floor = PYTHON_RELEASES.get(python or "", date.min) + _WHEELS_LAG
+    floor = PYTHON_RELEASES.get(python or "", date.min) + WHEELS_LAG
     if floor > commit_date:
         return (
             floor,
-            f"Python {python} + {_WHEELS_LAG.days} days (the commit, {commit_date}, is older)",
+            f"Python {python} + {WHEELS_LAG.days} days (the commit, {commit_date}, is older)",
         )
     # The first of the next month: the packages of the commit's month, and one environment
     # for every commit of that month instead of one per commit.
@@ -164,7 +151,12 @@ def packages_cutoff(
 
 
 def plan(
-    client: docker.DockerClient, snapshot: Snapshot, spec: EnvSpec, progress: Progress
+    client: docker.DockerClient,
+    snapshot: Snapshot,
+    spec: EnvSpec,
+    progress: Progress,
+    *,
+    may_bootstrap: bool = True,
 ) -> Plan:
     """Which base image, which package era, which cache key and tag an environment has."""
     if spec.test_command is None:
@@ -172,7 +164,7 @@ def plan(
             f"no tests found in {snapshot.repo}: add tests (test_*.py) or set test_command "
             "in .verifix.toml [sandbox]"
         )
-    base = resolve_base(client, spec.python, spec.image, progress)
+    base = resolve_base(client, spec.python, spec.image, progress, may_bootstrap=may_bootstrap)
     cutoff, reason = packages_cutoff(spec.packages_as_of, snapshot.commit_date, base.python)
     network = from_host(dict(spec.proxy))
     # Only the helpers setup runs change an image; the reporter and the supervisor are
@@ -200,6 +192,8 @@ def prepare(
     the_plan = plan(client, snapshot, spec, progress)
     base, key, tag = the_plan.base, the_plan.key, the_plan.tag
     notes = tuple(n for n in (base.note,) if n)
+    if recipe_path(key).is_file():
+        notes += (f"this environment's setup was repaired once; what worked: {recipe_path(key)}",)
     if not rebuild:
         try:
             client.images.get(tag)
@@ -232,9 +226,21 @@ def prepare(
             box.run("python -m pip install -q -U pip", spec.setup_timeout, env=setup_env)
             setup_env["PIP_UPLOADED_PRIOR_TO"] = the_plan.packages_as_of.isoformat()
             progress(f"packages as of {the_plan.packages_as_of} ({the_plan.packages_reason})")
+        done: list[str] = []  # the setup as it actually ran, repairs included
+        repairs: list[str] = []
         for command in spec.setup:
             progress(f"setup: {command}")
             result = box.run(command, spec.setup_timeout, env=setup_env)
+            while not result.ok and not result.timed_out and len(repairs) < MAX_REPAIRS:
+                fix = repair_for(result.output, done)
+                if fix is None:
+                    break
+                progress(f"setup failed; repair: {fix}, then the step again")
+                if not box.run(fix, spec.setup_timeout, env=setup_env).ok:
+                    break
+                done.append(fix)
+                repairs.append(f"{fix} (before {command!r}: {repair_reason(result.output)})")
+                result = box.run(command, spec.setup_timeout, env=setup_env)
             if not result.ok:
                 why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
                 last = result.output.strip().splitlines()[-1:] or [""]
@@ -244,6 +250,11 @@ def prepare(
                     "fix it or set 'setup' in .verifix.toml [sandbox])",
                     result.output,
                 )
+            done.append(command)
+        if repairs:
+            saved = save_recipe(key, done, repairs)
+            notes += tuple(f"setup repaired: {r}" for r in repairs)
+            notes += (f"the setup that worked is in {saved} (copy it to .verifix.toml)",)
         # The image keeps what setup generated, never the snapshot's history: each session
         # makes its own /repo/.git, and the next snapshot's load removes these sources.
         box.run(f"rm -rf {Path(CONTAINER_CA_PATH).parent} /repo/.git", 60, workdir="/")

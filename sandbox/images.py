@@ -78,13 +78,20 @@ def _try_pull(client: docker.DockerClient, version: str) -> str | None:
 
 
 def resolve_base(
-    client: docker.DockerClient, wanted: tuple[str, ...], explicit: str | None, progress: Progress
+    client: docker.DockerClient,
+    wanted: tuple[str, ...],
+    explicit: str | None,
+    progress: Progress,
+    *,
+    may_bootstrap: bool = True,
 ) -> BaseImage:
     """The base image for an environment: explicit, else the best acceptable Python.
 
     ``wanted`` lists acceptable versions best first. A local image of any of them wins; then
-    a pull of the best one; then the nearest local version, said out loud, because running
-    a project on a Python it did not ask for can change test results.
+    a pull of the best one; then a bootstrap of the first one Debian ships when that is a
+    better choice than any local image (``may_bootstrap``; ``env show`` only says it would);
+    then the nearest local version, said out loud, because running a project on a Python it
+    did not ask for can change test results.
     """
     from docker.errors import DockerException, ImageNotFound
 
@@ -103,14 +110,38 @@ def resolve_base(
                 "build or load it, or remove 'image' from the configuration"
             ) from exc
     local = local_bases(client)
-    for version in wanted:
-        if version in local:
-            return _get(client, local[version], version)
+    if wanted and wanted[0] in local:
+        return _get(client, local[wanted[0]], wanted[0])
     if wanted:
         progress(f"pulling python:{wanted[0]}-slim")
         pulled = _try_pull(client, wanted[0])
         if pulled:
             return _get(client, pulled, wanted[0])
+    # wanted is ordered best first (the era's Python, then the nearest): take the first
+    # that is here, unless one before it can be built from Debian.
+    have = next((v for v in wanted if v in local), None)
+    buildable = next((v for v in wanted if v in DEBIAN_SUITES), None)
+    if buildable and (have is None or wanted.index(buildable) < wanted.index(have)):
+        why = _cannot_bootstrap() if may_bootstrap else "not now"
+        if why == "not now" and have is not None:
+            note = f"Python {wanted[0]} wanted; a run bootstraps {buildable} (nearer than {have})"
+            return _get(client, local[have], have, note)
+        if why is None:
+            progress(
+                f"Python {wanted[0]} wanted; no image for it, bootstrapping the nearest that "
+                f"Debian ships, {buildable}" + (f" (nearer than the local {have})" if have else "")
+            )
+            try:
+                built = bootstrap(client, buildable, progress)
+                note = f"Python {wanted[0]} wanted; bootstrapped the nearest: {buildable}"
+                return BaseImage(built.ref, built.id, built.python, note)
+            except SandboxError as exc:
+                progress(f"bootstrapping Python {buildable} failed: {exc}")
+    if have is not None:
+        note = None
+        if have != wanted[0]:
+            note = f"Python {wanted[0]} wanted; no image for it, using the nearest here: {have}"
+        return _get(client, local[have], have, note)
     if local and wanted:
         target = _version_key(wanted[0])
         nearest = min(local, key=lambda v: (abs(_version_key(v)[1] - target[1]), v))
@@ -122,6 +153,15 @@ def resolve_base(
         f"no base image for Python {version} and no registry to pull python:{version}-slim "
         f"from: run 'verifix sandbox bootstrap --python {build}'"
     )
+
+
+def _cannot_bootstrap() -> str | None:
+    """Why this machine cannot bootstrap a base image now, or None if it can."""
+    if os.geteuid() != 0:
+        return "not root"
+    if not shutil.which("debootstrap"):
+        return "debootstrap is not installed"
+    return None
 
 
 def bootstrap_ref(python: str) -> str:

@@ -41,6 +41,8 @@ class Snapshot:
     #: Files whose content the repo does not have (partial clones, mirrors without large
     #: blobs); left out of the snapshot, and said so in every verdict.
     missing: list[str] = field(default_factory=list)
+    #: What else a user must know about the snapshot (submodules left out, and why).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def tar_path(self) -> Path:
@@ -103,7 +105,11 @@ def _scm_version(repo: Path, rev: str) -> str | None:
     """A PEP 440 version from the nearest tag, for projects whose version comes from git.
 
     The sandbox copy has no history, so setuptools-scm there is told this version through
-    SETUPTOOLS_SCM_PRETEND_VERSION instead of reading tags.
+    SETUPTOOLS_SCM_PRETEND_VERSION instead of reading tags. When no tag is reachable from
+    the commit (releases tagged on branches that were never merged back), the newest
+    version tag made before the commit stands in: a project that checks its own installed
+    version (pytest's ``minversion`` when the project is a pytest plugin or pytest itself)
+    needs a real one, not ``0.1.dev0``.
     """
     proc = subprocess.run(
         ["git", "-C", str(repo), "describe", "--tags", "--long", rev],
@@ -111,14 +117,45 @@ def _scm_version(repo: Path, rev: str) -> str | None:
         text=True,
     )
     match = re.match(r"^v?(.+)-(\d+)-g[0-9a-f]+$", proc.stdout.strip())
-    if not match:
-        return "0.1.dev0"
-    tag, distance = match.group(1), int(match.group(2))
-    candidate = tag if distance == 0 else f"{tag}.post{distance}"
-    try:
-        return str(Version(candidate))
-    except InvalidVersion:
-        return "0.1.dev0"
+    if match:
+        tag, distance = match.group(1), int(match.group(2))
+        candidate = tag if distance == 0 else f"{tag}.post{distance}"
+        try:
+            return str(Version(candidate))
+        except InvalidVersion:
+            pass
+    return _tag_before(repo, rev) or "0.1.dev0"
+
+
+def _tag_before(repo: Path, rev: str) -> str | None:
+    """The highest version among tags whose commit is no newer than ``rev``'s, plus .post1."""
+    when = subprocess.run(
+        ["git", "-C", str(repo), "show", "-s", "--format=%ct", rev], capture_output=True, text=True
+    ).stdout.strip()
+    tags = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "for-each-ref",
+            "--format=%(refname:short) %(*committerdate:unix)%(committerdate:unix)",
+            "refs/tags",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
+    best: Version | None = None
+    for line in tags.splitlines():
+        name, _, stamp = line.partition(" ")
+        try:
+            version = Version(name.lstrip("v"))
+            if when and int(stamp or 0) > int(when):
+                continue
+        except (InvalidVersion, ValueError):
+            continue
+        if not version.is_prerelease and (best is None or version > best):
+            best = version
+    return f"{best}.post1" if best else None
 
 
 def _archive_present_blobs(repo: Path, tree: str, tar_path: Path) -> list[str]:
@@ -178,7 +215,77 @@ def _commit_date(repo: Path, rev: str) -> date | None:
         return None  # no commit yet
 
 
-def _materialize(repo: Path, tree: str, description: str, rev_for_version: str) -> Snapshot:
+def _gitlinks(repo: Path, tree: str) -> list[tuple[str, str]]:
+    """(path, commit) of every submodule entry in ``tree``."""
+    listing = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--full-tree", tree],
+        capture_output=True,
+    ).stdout
+    links = []
+    for record in listing.split(b"\0"):
+        meta, _, path = record.partition(b"\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == b"commit":
+            links.append((path.decode(errors="surrogateescape"), parts[2].decode()))
+    return links
+
+
+def _add_submodules(snap: Snapshot, repo: Path, tree: str, worktree: bool, depth: int = 0) -> None:
+    """Append each initialized submodule's files to the snapshot's tar, under its path.
+
+    ``git archive`` leaves submodules out, but a checkout with them initialized tests with
+    their files, so the sandbox must have them: the submodule's working tree as the user
+    sees it for working-tree snapshots, the recorded commit otherwise. One that is not
+    initialized (or whose commit is not there) is left out and named.
+    """
+    for path, commit in _gitlinks(repo, tree):
+        sub = repo / path
+        prefix = "/".join(p for p in (snap_prefix(snap, repo), path) if p)
+        if not (sub / ".git").exists():
+            snap.notes.append(
+                f"submodule {prefix} is not initialized, left out "
+                f"(git -C {snap.repo} submodule update --init {prefix})"
+            )
+            continue
+        if worktree:
+            sub_tree = _tree_from_index(sub, add_all=True)
+        else:
+            found = subprocess.run(
+                ["git", "-C", str(sub), "rev-parse", "--verify", "--quiet", f"{commit}^{{tree}}"],
+                capture_output=True,
+                text=True,
+            )
+            if found.returncode != 0:
+                snap.notes.append(f"submodule {prefix} lacks commit {commit[:12]}, left out")
+                continue
+            sub_tree = found.stdout.strip()
+        archived = subprocess.run(
+            ["git", "-C", str(sub), "archive", "--format=tar", f"--prefix={prefix}/", sub_tree],
+            capture_output=True,
+        )
+        if archived.returncode != 0:
+            snap.notes.append(f"submodule {prefix} could not be archived, left out")
+            continue
+        with (
+            tarfile.open(snap.tar_path, "a") as tar,
+            tarfile.open(fileobj=io.BytesIO(archived.stdout)) as part,
+        ):
+            for member in part:
+                if member.name == "pax_global_header":
+                    continue
+                tar.addfile(member, part.extractfile(member) if member.isfile() else None)
+        if depth < 3:
+            _add_submodules(snap, sub, sub_tree, worktree, depth + 1)
+
+
+def snap_prefix(snap: Snapshot, repo: Path) -> str:
+    """Where ``repo`` (the snapshot's repo or one of its submodules) sits in the snapshot."""
+    return repo.relative_to(snap.repo).as_posix() if repo != snap.repo else ""
+
+
+def _materialize(
+    repo: Path, tree: str, description: str, rev_for_version: str, worktree: bool = False
+) -> Snapshot:
     workdir = Path(tempfile.mkdtemp(prefix="verifix-snap-"))
     snap = Snapshot(repo, tree, description, workdir, None)
     try:
@@ -190,6 +297,7 @@ def _materialize(repo: Path, tree: str, description: str, rev_for_version: str) 
             )
         if archived.returncode != 0:
             snap.missing = _archive_present_blobs(repo, tree, snap.tar_path)
+        _add_submodules(snap, repo, tree, worktree)
         with tarfile.open(snap.tar_path) as tar:  # exactly what the sandbox will receive
             names = [m.name for m in tar if not m.isdir() and m.name != "pax_global_header"]
         snap.file_list_path.write_bytes(
@@ -232,7 +340,9 @@ def of_worktree(path: Path) -> Snapshot:
     head = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    return _materialize(repo, tree, f"working tree of {repo} (HEAD {head or 'none'})", "HEAD")
+    return _materialize(
+        repo, tree, f"working tree of {repo} (HEAD {head or 'none'})", "HEAD", worktree=True
+    )
 
 
 def of_commit(path: Path, rev: str) -> Snapshot:

@@ -31,6 +31,7 @@ class TestResult:
     id: str
     outcome: str  # passed, failed, error, skipped, xfailed, xpassed
     message: str = ""
+    seconds: float = 0.0  # setup + call + teardown, as pytest timed them
 
     @property
     def passed(self) -> bool:
@@ -138,7 +139,13 @@ def _merge(lines: list[dict], died: str) -> dict[str, TestResult]:
         elif "call" in seen and "teardown" not in seen:
             outcomes.append(("error", f"the test never finished its teardown: {died}"))
         outcome, message = min(outcomes, key=lambda o: _RANK[o[0]])
-        results[test_id] = TestResult(test_id, outcome, message)
+        seconds = sum(
+            float(r.get("duration") or 0)
+            for records in seen.values()
+            for r in records
+            if isinstance(r.get("duration"), int | float)
+        )
+        results[test_id] = TestResult(test_id, outcome, message, round(seconds, 3))
     return results
 
 

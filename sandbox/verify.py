@@ -81,12 +81,14 @@ class VerifySession:
 
     def _snapshot_notes(self) -> list[str]:
         missing = self.snapshot.missing
-        if not missing:
-            return []
-        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-        return [
-            f"{len(missing)} files have no content in the repo (partial clone?), left out: {shown}"
-        ]
+        notes = list(self.snapshot.notes)
+        if missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            notes.append(
+                f"{len(missing)} files have no content in the repo (partial clone?), "
+                f"left out: {shown}"
+            )
+        return notes
 
     def run(self, patch: str | None, targets: list[str] | None = None) -> CheckRun:
         """Reset, apply ``patch`` and run the tests (and, with ``targets``, confirm them alone

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import date
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from verifix.sandbox.config import read_repo_config, resolve
 from verifix.sandbox.detect import detect
 from verifix.sandbox.errors import UsageError
@@ -146,10 +149,32 @@ def test_tox_testenv_extras_and_deps_are_what_tests_need(tmp_path):
     assert setup[1].startswith("python -m pip install -e '.[tests,reco]' ||")
 
 
-def test_pytest_is_bounded_by_the_commit_date(tmp_path):
+def _pytest_for(command: str, python: str) -> SpecifierSet:
+    """The one pytest requirement of an install command that applies on ``python``."""
+    applies = []
+    for word in shlex.split(command)[4:]:
+        requirement = Requirement(word)
+        if requirement.marker is None or requirement.marker.evaluate({"python_version": python}):
+            applies.append(requirement.specifier)
+    assert len(applies) == 1, (python, applies)
+    return applies[0]
+
+
+def test_pytest_is_bounded_by_the_commit_date_and_paired_with_the_python(tmp_path):
     write(tmp_path, {"tests/test_x.py": "def test_x():\n    pass\n"})
-    assert detect(tmp_path, date(2023, 5, 1)).setup[-1] == "python -m pip install 'pytest<8'"
+    command = detect(tmp_path, date(2023, 5, 1)).setup[-1]
     assert "pytest 8 came after 2023-05-01" in detect(tmp_path, date(2023, 5, 1)).setup_reason
+    for python in ("3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12"):
+        spec = _pytest_for(command, python)
+        assert not spec.contains("8.0.0") and spec.contains("7.4.4"), (python, spec)
+    assert _pytest_for(command, "3.13").contains("8.2.0")  # pytest 7 cannot run on 3.13
+    # A 2016 commit: pytest<4 where that runs; the oldest pytest that runs on newer Pythons.
+    old = detect(tmp_path, date(2016, 5, 1)).setup[-1]
+    assert _pytest_for(old, "3.6") == SpecifierSet("<4")
+    assert _pytest_for(old, "3.10").contains("6.2.5") and not _pytest_for(old, "3.10").contains(
+        "6.2.4"
+    )
+    assert _pytest_for(old, "3.11") == SpecifierSet(">=7.2.0,<8")
     assert detect(tmp_path, date(2026, 1, 1)).setup[-1] == "python -m pip install 'pytest'"
     assert detect(tmp_path).setup[-1] == "python -m pip install 'pytest'"
 
@@ -170,3 +195,27 @@ def test_editable_fallback_keeps_other_build_requirements(tmp_path):
         "python -m pip install -q 'setuptools>=64' wheel 'setuptools_scm[toml]>=6.2' &&" in editable
     )
     assert "62.6" not in editable
+
+
+def test_python_follows_the_commits_era(tmp_path):
+    bare = write(tmp_path / "bare", {"tests/test_x.py": "def test_x():\n    pass\n"})
+    found = detect(bare, date(2017, 3, 1)).python
+    assert found.preferred[:3] == ("3.6", "3.7", "3.8")
+    assert "commit of 2017-03-01: Python 3.6 was current" in found.reason
+    assert detect(bare, date(2021, 3, 1)).python.preferred[:3] == ("3.8", "3.7", "3.9")
+    # Recent commits and undated snapshots keep the default.
+    assert detect(bare, date(2026, 6, 1)).python.preferred[0] == "3.11"
+    assert detect(bare).python.preferred[0] == "3.11"
+
+
+def test_declared_pythons_bound_the_era_choice(tmp_path):
+    ranged = write(tmp_path / "r", {"setup.py": "setup(python_requires='>=3.8')\n"})
+    assert detect(ranged, date(2019, 8, 1)).python.preferred[0] == "3.8"  # 3.7 excluded
+    classified = write(
+        tmp_path / "c",
+        {
+            "setup.py": "classifiers=['Programming Language :: Python :: 3.6',\n"
+            "             'Programming Language :: Python :: 3.7']\n"
+        },
+    )
+    assert detect(classified, date(2020, 12, 1)).python.preferred == ("3.7", "3.6")

@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import uuid
+from pathlib import Path
 
-from conftest import SESSION, TEST_PYTHON, verifix
+from conftest import SESSION, TEST_PYTHON, git, verifix
 from verifix.sandbox import images
 
 
@@ -102,8 +103,11 @@ def test_setup_gets_proxy_settings_and_tests_get_no_network(make_repo):
         str(repo),
     )
 
-    assert result.code == 0, result.out + result.err
-    assert json.loads(result.out)["status"] == "VERIFIED"
+    # Both pass in the sandbox; with no patch, targets that pass prove nothing about a fix.
+    verdict = json.loads(result.out)
+    assert verdict["status"] == "TARGETS_ALREADY_PASS", result.out + result.err
+    assert [t["before"] for t in verdict["targets"]] == ["passed", "passed"]
+    assert result.code == 1
 
 
 def test_demo_runs_the_loop_with_the_bundled_model():
@@ -160,3 +164,94 @@ def test_an_old_commit_installs_the_packages_of_its_day(make_repo):
     assert shown["packages as of"]["source"].startswith("Python 3.11 + 180 days")
     assert "pytest<7" in shown["setup"]["value"][-1]
     assert latest["packages as of"] == {"value": "today", "source": "configured: latest"}
+
+
+def test_env_check_runs_the_suite_once_and_says_what_it_found(make_repo):
+    repo = make_repo()
+    result = verifix("env", "check", "--json", str(repo))
+
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["ok"] is True
+    assert report["counts"] == {"failed": 2, "passed": 1}
+    assert report["python"] == "3.11"
+    assert report["python_source"].startswith("detected")
+    assert report["test_command"] == "python -m pytest"
+    assert {t["id"] for t in report["slowest"]} == {
+        "tests/test_calc.py::test_add",
+        "tests/test_calc.py::test_double",
+        "tests/test_calc.py::test_double_two",
+    }
+    assert "1 of 3 tests pass" in report["reason"]
+
+
+def test_env_check_names_a_setup_failure_and_keeps_the_log(make_repo):
+    repo = make_repo()
+    result = verifix("env", "check", "--setup", "echo broken-step-output; exit 7", str(repo))
+
+    assert result.code == 1
+    assert result.out.startswith("SUITE DOES NOT RUN")
+    assert "exited with 7" in result.out
+    log = result.out.split("log: ")[-1].strip().split()[0]
+    assert "broken-step-output" in Path(log).read_text()
+    Path(log).unlink()
+
+
+def test_an_old_commit_gets_the_python_of_its_era_bootstrapped_if_needed(make_repo, docker_client):
+    repo = make_repo()
+    old = {"GIT_COMMITTER_DATE": "2020-06-01T12:00:00", "GIT_AUTHOR_DATE": "2020-06-01T12:00:00"}
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "--allow-empty",
+            "-qm",
+            "old",
+        ],
+        check=True,
+        env={**os.environ, **old},
+    )
+
+    result = verifix("env", "check", "--json", str(repo))
+
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    # 2020-06: Python 3.8 was current; Debian builds 3.9, the nearest (3.11 is further).
+    assert report["python"] == "3.9"
+    assert "commit of 2020-06-01: Python 3.8 was current" in report["python_source"]
+    assert any("Python 3.8 wanted" in n for n in report["notes"])
+    assert "pytest<6" in report["setup"][-1]
+    assert report["counts"] == {"failed": 2, "passed": 1}
+    assert docker_client.images.list(name=images.bootstrap_ref("3.9"))
+
+
+def test_a_setup_py_importing_an_undeclared_module_is_repaired_once(make_repo, tmp_path):
+    repo = make_repo()
+    (repo / "setup.py").write_text(
+        "import six  # needed at build time, declared nowhere\n"
+        "from setuptools import setup\n\nsetup(name='calc', version='1.0', py_modules=['calc'])\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "setup.py")
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    first = verifix("env", "check", "--json", str(repo), env=cache)
+
+    assert first.code == 0, first.out + first.err
+    report = json.loads(first.out)
+    assert report["counts"] == {"failed": 2, "passed": 1}
+    assert any("setup repaired: python -m pip install six" in n for n in report["notes"])
+    recipes = list((tmp_path / "cache" / "verifix" / "recipes").glob("*.toml"))
+    assert len(recipes) == 1
+    assert "python -m pip install six" in recipes[0].read_text()
+    again = json.loads(verifix("env", "check", "--json", str(repo), env=cache).out)
+    assert again["cached"] is True
+    assert any("repaired once" in n for n in again["notes"])
+    shown = json.loads(verifix("env", "show", "--json", str(repo), env=cache).out)
+    assert "python -m pip install six" in shown["repaired setup"]["value"]

@@ -332,3 +332,23 @@ def test_a_named_test_that_already_passes_is_refused(make_repo, issue_file):
     assert result.code == 2
     assert "--test tests/test_calc.py::test_double already passes" in result.err
     assert server.requests == []
+
+
+CHEAT = "Special-case the test run.\n\n" + block(
+    "    return a - b",
+    "    import os\n    if os.environ.get('PYTEST_CURRENT_TEST'):\n"
+    "        return {(2, 3): 5, (2, 2): 4}.get((a, b), 0)\n    return a - b",
+)
+
+
+def test_a_test_aware_patch_is_never_verified_and_the_model_hears_why(make_repo, issue_file):
+    repo = make_repo()
+    with ScriptedModel([CHEAT, RIGHT]) as server:
+        result = run_fix(repo, issue_file, server)
+
+    assert result.code == 0, result.err
+    assert len(server.requests) == 2  # the cheat passed the tests and still was not accepted
+    second = server.user_messages(1)
+    assert "treats tests specially" in second
+    assert "calc.py:3: detects that it runs under pytest" in second
+    assert "+    return a + b" in result.out  # the delivered patch is the honest one

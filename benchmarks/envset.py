@@ -1,0 +1,122 @@
+"""Can verifix test real repositories it was never tuned for? ``env check`` across a task set.
+
+For every task of ``../shared/envsets/dev.csv`` whose repository has a mirror (``--mirrors``
+holding ``OWNER+NAME/repo``, as ``fetch`` leaves them), run ``verifix env check MIRROR
+--rev BASE_COMMIT --json`` and compare the tests that pass with the dataset's own count
+(``pass_to_pass_count``, from that dataset's hand-made environment). A task *holds* when the
+baseline passes at least 90% of that count. Results go to a JSONL file, one line per task,
+and a second invocation skips tasks already there (resumable); the summary groups the
+failures by class.
+
+    python benchmarks/envset.py ../shared/envsets/dev.csv --mirrors /work/.mirror --out envset.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+_HOLD = 0.9
+
+
+def classify(report: dict, expected: int) -> str:
+    """One short class per outcome, generic enough to count across repositories."""
+    if report.get("ok"):
+        passed = sum(report["counts"].get(k, 0) for k in ("passed", "xfailed", "xpassed"))
+        return "holds" if passed >= _HOLD * expected else "runs, fewer tests pass"
+    reason = report.get("reason", "")
+    if reason.startswith("setup command"):
+        match = re.search(r"setup command '([^' ]+(?: [^' ]+)?)", reason)
+        return f"setup fails ({match.group(1) if match else 'command'})"
+    if "no test results" in reason:
+        return "suite does not run"
+    if "timed out" in reason:
+        return "timed out"
+    return "other: " + reason[:60]
+
+
+def check(mirror: Path, rev: str, timeout_s: int) -> dict:
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            ["verifix", "env", "check", str(mirror), "--rev", rev, "--json", "-q"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "reason": f"env check timed out after {timeout_s}s"}
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        report = {"ok": False, "reason": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    report["wall_s"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("csv", type=Path)
+    parser.add_argument("--mirrors", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("envset.jsonl"))
+    parser.add_argument("--only", action="append", default=[], help="instance ids to run")
+    parser.add_argument("--limit", type=int, default=0, help="stop after this many new tasks")
+    parser.add_argument("--timeout", type=int, default=2400, help="seconds per task")
+    args = parser.parse_args()
+    done = {}
+    if args.out.exists():
+        for line in args.out.read_text().splitlines():
+            row = json.loads(line)
+            done[row["instance_id"]] = row
+    ran = 0
+    with args.csv.open() as f:
+        tasks = list(csv.DictReader(f))
+    for task in tasks:
+        iid = task["instance_id"]
+        if iid in done or (args.only and iid not in args.only):
+            continue
+        if args.limit and ran >= args.limit:
+            break
+        mirror = args.mirrors / task["repo"].replace("/", "+") / "repo"
+        expected = int(task["pass_to_pass_count"])
+        if not mirror.exists():
+            row = {"instance_id": iid, "class": "no mirror", "expected": expected}
+        else:
+            ran += 1
+            report = check(mirror, task["base_commit"], args.timeout)
+            row = {
+                "instance_id": iid,
+                "class": classify(report, expected),
+                "expected": expected,
+                "counts": report.get("counts", {}),
+                "python": report.get("python"),
+                "reason": report.get("reason", ""),
+                "wall_s": report.get("wall_s"),
+            }
+        done[iid] = row
+        with args.out.open("a") as out:
+            out.write(json.dumps(row) + "\n")
+        print(f"{iid:50} {row['class']:28} {row.get('reason', '')[:90]}", flush=True)
+    rows = [r for r in done.values() if r["class"] != "no mirror"]
+    classes = Counter(r["class"] for r in rows)
+    held = classes.get("holds", 0)
+    print(
+        f"\n{held} of {len(rows)} tasks with a mirror hold (baseline passes >= 90% of the "
+        f"dataset's count): {held / max(len(rows), 1):.0%}"
+    )
+    for name, count in classes.most_common():
+        print(f"  {count:4}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

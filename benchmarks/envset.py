@@ -19,6 +19,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -42,21 +43,34 @@ def classify(report: dict, expected: int) -> str:
     return "other: " + reason[:60]
 
 
-def check(mirror: Path, rev: str, timeout_s: int) -> dict:
+def check(verifix: str, mirror: Path, rev: str, timeout_s: int, via_verify: bool) -> dict:
+    """``env check`` on the commit; with ``via_verify`` (versions that predate ``env
+    check``), ``verify`` with no patch on a throwaway clone checked out at the commit."""
     started = time.monotonic()
-    try:
-        proc = subprocess.run(
-            ["verifix", "env", "check", str(mirror), "--rev", rev, "--json", "-q"],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-        )
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "reason": f"env check timed out after {timeout_s}s"}
+    with tempfile.TemporaryDirectory(prefix="envset-") as tmp:
+        if via_verify:
+            clone = Path(tmp) / "clone"
+            subprocess.run(["git", "clone", "-q", "--no-checkout", str(mirror), str(clone)])
+            subprocess.run(["git", "-C", str(clone), "checkout", "-q", rev], capture_output=True)
+            cmd = [verifix, "verify", str(clone), "--json", "-q"]
+        else:
+            cmd = [verifix, "env", "check", str(mirror), "--rev", rev, "--json", "-q"]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "reason": f"timed out after {timeout_s}s"}
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         report = {"ok": False, "reason": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    if via_verify and "counts" in report:  # a verdict: the baseline side is the suite run
+        error = report.get("status") == "ERROR"
+        report = {
+            "ok": not error,
+            "counts": report["counts"].get("baseline", {}),
+            "reason": report.get("reason", "") if error else "the suite runs",
+            "python": report.get("environment", {}).get("python"),
+        }
     report["wall_s"] = round(time.monotonic() - started, 1)
     return report
 
@@ -71,6 +85,10 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="instance ids to run")
     parser.add_argument("--limit", type=int, default=0, help="stop after this many new tasks")
     parser.add_argument("--timeout", type=int, default=2400, help="seconds per task")
+    parser.add_argument("--verifix", default="verifix", help="the verifix to measure")
+    parser.add_argument(
+        "--via-verify", action="store_true", help="for versions without 'env check'"
+    )
     args = parser.parse_args()
     done = {}
     if args.out.exists():
@@ -92,7 +110,7 @@ def main() -> int:
             row = {"instance_id": iid, "class": "no mirror", "expected": expected}
         else:
             ran += 1
-            report = check(mirror, task["base_commit"], args.timeout)
+            report = check(args.verifix, mirror, task["base_commit"], args.timeout, args.via_verify)
             row = {
                 "instance_id": iid,
                 "class": classify(report, expected),

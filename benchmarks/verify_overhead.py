@@ -32,6 +32,7 @@ from verifix.sandbox.verify import Checks, VerifySession
 
 MODULE = "def add(a, b):\n    return a - b\n"
 TEST = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+TARGET = "tests/test_calc.py::test_add"
 PATCH = """--- a/calc.py
 +++ b/calc.py
 @@ -1,2 +1,2 @@
@@ -101,6 +102,19 @@ def main() -> int:
             floor = timed(bare_exec, args.rounds)
             check = timed(verifix_check, args.rounds)
 
+        # With the real test command: one pytest run, then the same with the target
+        # confirmed in a run of its own (what every VERIFIED pays for).
+        with VerifySession(client, env, snap, Checks(), quiet) as session:
+
+            def pytest_check() -> None:
+                assert session.run(PATCH).report is not None
+
+            def confirmed_check() -> None:
+                assert session.run(PATCH, [TARGET]).confirm is not None
+
+            real = timed(pytest_check, max(5, args.rounds // 2))
+            confirmed = timed(confirmed_check, max(5, args.rounds // 2))
+
         def fresh_container_check() -> None:
             with VerifySession(client, bench_env, snap, Checks(), quiet) as fresh:
                 assert fresh.run(PATCH).applied
@@ -110,6 +124,9 @@ def main() -> int:
     print(f"bare docker exec true (baseline)      {floor * 1000:8.1f} ms   1.00x")
     print(f"verifix per-patch overhead            {check * 1000:8.1f} ms   {check / floor:5.2f}x")
     print(f"fresh container per check             {fresh * 1000:8.1f} ms   {fresh / floor:5.2f}x")
+    print(f"a check running pytest (1 test)       {real * 1000:8.1f} ms   1.00x (its own baseline)")
+    ratio = confirmed / real
+    print(f"the same, target confirmed alone      {confirmed * 1000:8.1f} ms   {ratio:5.2f}x")
     if not args.skip_cold:
         print(f"environment cold build                {cold:8.1f} s")
         print(f"environment warm (cached)             {warm:8.3f} s    {cold / warm:5.0f}x faster")

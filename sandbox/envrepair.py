@@ -2,7 +2,9 @@
 
 Setup fails in a few generic ways that a rule can fix without a human: a ``setup.py`` that
 imports a module it never declares (numpy, Cython, six) fails with and without build
-isolation. The rule installs the module and retries the step. Whatever was added is kept as
+isolation (the rule installs the module); a package whose every file was re-uploaded after
+the commit's era has no file old enough for the package cutoff (the rule installs that one
+package without the cutoff). Then the step is retried. Whatever was added is kept as
 a recipe in the user's cache, in ``.verifix.toml`` form, so ``env show`` can print it and a
 user can commit it; the repaired image is cached under the original key, so the next run
 needs no retries.
@@ -29,7 +31,12 @@ _DISTRIBUTIONS = {
     "attr": "attrs",
     "google.protobuf": "protobuf",
 }
-_MISSING = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '?([\w.]+)'?")
+_MISSING = re.compile(r"No module named '?([\w.]+)'?")
+#: pip under ``--uploaded-prior-to`` finding no file old enough: some packages had every
+#: file re-uploaded after the fact. That package alone is then taken without the cutoff.
+_NO_OLD_FILES = re.compile(
+    r"\(from versions: none\)\s*\n.*?No matching distribution found for ([^\s]+)", re.S
+)
 #: Repairs per environment build: a loop that keeps finding new missing modules is a sign
 #: the step needs a human (or a model).
 MAX_REPAIRS = 4
@@ -37,6 +44,10 @@ MAX_REPAIRS = 4
 
 def repair_for(output: str, already: list[str]) -> str | None:
     """A command that may fix the failure in ``output``, or None when no rule applies."""
+    for requirement in reversed(_NO_OLD_FILES.findall(output)):
+        command = f"env -u PIP_UPLOADED_PRIOR_TO python -m pip install {shlex.quote(requirement)}"
+        if command not in already:
+            return command
     for name in reversed(_MISSING.findall(output)):
         top = name if name in _DISTRIBUTIONS else name.split(".")[0]
         if top.startswith("_") or top in ("verifix_report",):
@@ -49,6 +60,9 @@ def repair_for(output: str, already: list[str]) -> str | None:
 
 def repair_reason(output: str) -> str:
     """The line of ``output`` the rule acted on."""
+    old = _NO_OLD_FILES.findall(output)
+    if old:
+        return f"no file of {old[-1]} uploaded before the package cutoff"
     found = _MISSING.findall(output)
     return f"No module named {found[-1]!r}" if found else "?"
 

@@ -138,3 +138,20 @@ def test_ordinary_fixes_and_tests_are_not_flagged():
     # Hooks that rewrite outcomes are flagged even in a conftest.
     hook = scan_patch(_patch("conftest.py", "def pytest_runtest_makereport(item, call):"))
     assert hook and "how test outcomes are reported" in hook[0]
+
+
+def test_setup_repair_rules():
+    from verifix.sandbox.envrepair import repair_for
+
+    build = "  File \"setup.py\", line 1\nModuleNotFoundError: No module named 'numpy'\n"
+    assert repair_for(build, []) == "python -m pip install numpy"
+    assert repair_for(build, ["python -m pip install numpy"]) is None  # no loop
+    assert repair_for("No module named 'yaml'", []) == "python -m pip install pyyaml"
+    old = (
+        "ERROR: Could not find a version that satisfies the requirement typed-ast<1.5 "
+        "(from versions: none)\nERROR: No matching distribution found for typed-ast<1.5\n"
+    )
+    assert repair_for(old, []) == (
+        "env -u PIP_UPLOADED_PRIOR_TO python -m pip install 'typed-ast<1.5'"
+    )
+    assert repair_for("error: subprocess-exited-with-error", []) is None

@@ -161,7 +161,7 @@ class Container:
 
     def run_split(
         self,
-        command: str,
+        command: str | list[str],
         timeout_s: int,
         *,
         env: dict[str, str] | None = None,
@@ -172,13 +172,13 @@ class Container:
 
         A check sends its results on stdout and the test output on stderr, so one exec does
         what would otherwise take an exec, an upload and a download (each about as slow as
-        an exec on a busy engine).
+        an exec on a busy engine). A list ``command`` runs as is, without a shell.
         """
         return self._exec(command, timeout_s, env, "/repo", split=True, stdout_cap=stdout_cap)
 
     def _exec(
         self,
-        command: str,
+        command: str | list[str],
         timeout_s: int,
         env: dict[str, str] | None,
         workdir: str,
@@ -189,7 +189,8 @@ class Container:
         whole tree dies, not only the client's view of it; anything that escaped the group
         is swept with ``kill -9 -1`` afterwards."""
         api = self.client.api
-        wrapped = ["timeout", "-k", str(_KILL_GRACE_S), str(timeout_s), "sh", "-c", command]
+        argv = command if isinstance(command, list) else ["sh", "-c", command]
+        wrapped = ["timeout", "-k", str(_KILL_GRACE_S), str(timeout_s), *argv]
         started = time.monotonic()
         exec_id = api.exec_create(
             self.raw.id, wrapped, environment=env or {}, workdir=workdir, stdout=True, stderr=True

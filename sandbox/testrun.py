@@ -236,7 +236,7 @@ def run_check(
         run_env["VERIFIX_PATCH_FILE"] = "/verifix/in/patch.diff"
     budget = 2 * timeout_s + _CHECK_SLACK_S
     result, out = container.run_split(
-        f"exec {_SUPERVISOR} check", budget, env=run_env, stdout_cap=3 * REPORT_LIMIT_BYTES
+        [*_SUPERVISOR.split(), "check"], budget, env=run_env, stdout_cap=3 * REPORT_LIMIT_BYTES
     )
     head, _, rest = out.partition(b"\n")
     try:

@@ -160,25 +160,43 @@ def _chown_tree(uid, gid):
 # ------------------------------------------------------------------ between checks
 
 
-def kill_tester():
-    """SIGKILL every process of the test user (kill(-1) from its own uid reaches exactly
-    those); the container's init reaps them, so no zombie survives either."""
-    uid, gid = _tester()
-    pid = os.fork()
-    if pid == 0:
+def _tester_pids(uid):
+    """Live (not zombie) processes of the test user, from /proc."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            for _ in range(200):
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    os._exit(0)
-                time.sleep(0.005)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+            if os.stat("/proc/" + name).st_uid != uid:
+                continue
+            with open("/proc/" + name + "/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            pids.append(int(name))
+    return pids
+
+
+def kill_tester():
+    """SIGKILL every process of the test user until none is left. kill(-1) from the test
+    user's own uid reaches exactly those (and cannot be dodged by changing process group);
+    the container's init reaps them, so no zombie survives either."""
+    uid, gid = _tester()
+    for _ in range(200):
+        if not _tester_pids(uid):
+            return
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        time.sleep(0.005)
 
 
 def clean_scratch():

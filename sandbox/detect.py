@@ -343,22 +343,79 @@ def pytest_requirement(commit_date: date | None) -> tuple[str, str]:
     return " ".join(parts), why
 
 
+#: Files where a project's CI says how it installs itself for tests.
+CI_FILES = (
+    ".github/workflows/*.yml",
+    ".github/workflows/*.yaml",
+    ".travis.yml",
+    ".gitlab-ci.yml",
+    "azure-pipelines.yml",
+    ".circleci/config.yml",
+    "Makefile",
+)
+_NOT_FOR_TESTS = re.compile(r"doc|lint|typ|mypy|style|release|publish|bench", re.I)
+
+
+@dataclass(frozen=True)
+class CiEvidence:
+    """What the project's CI installs before it runs tests, and where that was read."""
+
+    requirement_files: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+
+def ci_evidence(files: RepoFiles) -> CiEvidence:
+    """Requirement files (``-r FILE``) and extras (``.[a,b]``) on CI's ``pip install`` lines.
+
+    The CI configuration is the project's own, tested answer to "how is this installed for
+    tests"; docs, lint and typing installs are left out.
+    """
+    reqs: list[str] = []
+    extras: list[str] = []
+    sources: list[str] = []
+    for pattern in CI_FILES:
+        for path in sorted(files.root.glob(pattern)):
+            rel = path.relative_to(files.root).as_posix()
+            found = False
+            for line in files.text(rel).splitlines():
+                if not re.search(r"\bpip3?\s+install\b|\buv\s+pip\s+install\b", line):
+                    continue
+                for req in re.findall(r"(?:-r|--requirement)[\s=]+['\"]?([\w./-]+)", line):
+                    if (files.root / req).is_file() and not _NOT_FOR_TESTS.search(req):
+                        reqs.append(req)
+                        found = True
+                for group in re.findall(r"(?:^|[\s'\"])\.\[([\w,\s-]+)\]", line):
+                    for extra in re.split(r"[,\s]+", group):
+                        if extra and not _NOT_FOR_TESTS.search(extra):
+                            extras.append(extra)
+                            found = True
+            if found:
+                sources.append(rel)
+    return CiEvidence(tuple(dict.fromkeys(reqs)), tuple(dict.fromkeys(extras)), tuple(sources))
+
+
 def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tuple[str, ...], str]:
     """pip commands that install the repo's requirements, the repo itself, and pytest."""
     commands: list[str] = []
     reasons: list[str] = []
     tox_extras, tox_deps = _tox_testenv(files)
-    reqs = _requirement_files(files.root) + [shlex.quote(d) for d in tox_deps]
+    ci = ci_evidence(files)
+    req_files = list(dict.fromkeys(_requirement_files(files.root) + list(ci.requirement_files)))
+    reqs = req_files + [shlex.quote(d) for d in tox_deps]
     if reqs:
         commands.append(f"python {INSTALL_REQUIREMENTS} " + " ".join(reqs))
-        reasons.append(
-            ", ".join(_requirement_files(files.root) + (["tox deps"] if tox_deps else []))
-        )
+        reasons.append(", ".join(req_files + (["tox deps"] if tox_deps else [])))
+    if ci.sources:
+        reasons.append(f"CI installs read from {', '.join(ci.sources)}")
     if _is_installable(files):
         extras = _declared_extras(files)
         chosen = sorted(e for e in extras if e.lower() in _TEST_EXTRAS)
+        ci_extras = list(ci.extras)  # pip only warns about an extra a project lacks
         if tox_extras:
             chosen, why = tox_extras, "extras from tox.ini"
+        elif ci_extras:
+            chosen, why = ci_extras, "extras from CI"
         elif not chosen and "dev" in extras:
             chosen, why = ["dev"], "dev extra"
         else:

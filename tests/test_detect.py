@@ -219,3 +219,26 @@ def test_declared_pythons_bound_the_era_choice(tmp_path):
         },
     )
     assert detect(classified, date(2020, 12, 1)).python.preferred == ("3.7", "3.6")
+
+
+def test_ci_configuration_is_evidence_for_setup(tmp_path):
+    write(
+        tmp_path,
+        {
+            "setup.py": "from setuptools import setup\nsetup(extras_require={'test': ['x']})\n",
+            "requirements/ci.txt": "hypothesis\n",
+            "docs/requirements.txt": "sphinx\n",
+            ".github/workflows/tests.yml": (
+                "jobs:\n  test:\n    steps:\n"
+                "      - run: python -m pip install -r requirements/ci.txt\n"
+                '      - run: pip install -e ".[test,yaml]"\n'
+                "  docs:\n    steps:\n"
+                "      - run: pip install -r docs/requirements.txt '.[docs]'\n"
+            ),
+        },
+    )
+    found = detect(tmp_path)
+    assert found.setup[0].endswith("install_requirements.py requirements/ci.txt")
+    assert "-e '.[test,yaml]'" in found.setup[1]
+    assert "CI installs read from .github/workflows/tests.yml" in found.setup_reason
+    assert "extras from CI" in found.setup_reason

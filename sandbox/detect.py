@@ -252,6 +252,16 @@ def _build_requires(files: RepoFiles) -> list[str]:
     return ["setuptools>=64", "wheel", *others]
 
 
+def _tests_require(files: RepoFiles) -> list[str]:
+    """``tests_require`` of ``setup.py test`` projects: what their tests need."""
+    found = []
+    match = re.search(r"tests_require\s*=\s*\[([^\]]*)\]", files.text("setup.py"))
+    if match:
+        found += re.findall(r"['\"]([^'\"]+)['\"]", match.group(1))
+    found += [r.strip() for r in files.cfg("options", "tests_require").splitlines() if r.strip()]
+    return found
+
+
 def _tox_testenv(files: RepoFiles) -> tuple[list[str], list[str]]:
     """The extras and deps tox installs for tests: what the project itself says they need."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -400,12 +410,13 @@ def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tup
     commands: list[str] = []
     reasons: list[str] = []
     tox_extras, tox_deps = _tox_testenv(files)
+    tox_deps = list(dict.fromkeys(tox_deps + _tests_require(files)))
     ci = ci_evidence(files)
     req_files = list(dict.fromkeys(_requirement_files(files.root) + list(ci.requirement_files)))
     reqs = req_files + [shlex.quote(d) for d in tox_deps]
     if reqs:
         commands.append(f"python {INSTALL_REQUIREMENTS} " + " ".join(reqs))
-        reasons.append(", ".join(req_files + (["tox deps"] if tox_deps else [])))
+        reasons.append(", ".join(req_files + (["tox deps / tests_require"] if tox_deps else [])))
     if ci.sources:
         reasons.append(f"CI installs read from {', '.join(ci.sources)}")
     if _is_installable(files):
@@ -442,13 +453,22 @@ def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tup
 # ---------------------------------------------------------------- test command
 
 
-def _has_test_files(root: Path) -> bool:
+def _test_file_names(root: Path) -> tuple[bool, bool]:
+    """(pytest's default patterns find tests, unittest's ``test*.py``/``*tests.py`` would)."""
+    other = False
     for path in root.rglob("*.py"):
         if _SKIP_DIRS.intersection(path.relative_to(root).parts):
             continue
-        if path.name.startswith("test_") or path.name.endswith("_test.py"):
-            return True
-    return False
+        name = path.name
+        if name.startswith("test_") or name.endswith("_test.py"):
+            return True, True
+        if name.startswith("test") or name.endswith("tests.py"):
+            other = True
+    return False, other
+
+
+#: For suites whose files pytest's default patterns miss (``tests.py``, ``testfoo.py``).
+UNITTEST_FILES = "python -m pytest -o 'python_files=test*.py *_test.py *tests.py'"
 
 
 def _pytest_configured(files: RepoFiles) -> str | None:
@@ -481,7 +501,10 @@ def detect_test_command(files: RepoFiles) -> tuple[str | None, str]:
         return command, "tox.ini runs pytest; run directly in the prepared environment"
     if re.search(r"""session\.run\(\s*['"](py\.?test)""", files.text("noxfile.py")):
         return command, "noxfile.py runs pytest; run directly in the prepared environment"
-    if _has_test_files(files.root):
+    default_names, other_names = _test_file_names(files.root)
+    if not default_names and other_names:
+        return UNITTEST_FILES, "unittest-style test files (tests.py, test*.py) found"
+    if default_names:
         uses_unittest = any(
             "unittest" in p.read_text(encoding="utf-8", errors="replace")
             for p in list(files.root.rglob("test*.py"))[:20]

@@ -242,3 +242,18 @@ def test_ci_configuration_is_evidence_for_setup(tmp_path):
     assert "-e '.[test,yaml]'" in found.setup[1]
     assert "CI installs read from .github/workflows/tests.yml" in found.setup_reason
     assert "extras from CI" in found.setup_reason
+
+
+def test_setup_py_test_projects_get_their_tests_require(tmp_path):
+    write(
+        tmp_path,
+        {
+            "setup.py": "setup(name='x', tests_require=['mock>=1.0', \"nose\"])\n",
+            "x/tests.py": "import unittest\n\n\nclass T(unittest.TestCase):\n    pass\n",
+        },
+    )
+    found = detect(tmp_path)
+    assert found.setup[0].endswith("install_requirements.py 'mock>=1.0' nose")
+    # Files named tests.py are not collected by pytest's default patterns: widened.
+    assert found.test_command == "python -m pytest -o 'python_files=test*.py *_test.py *tests.py'"
+    assert "unittest-style" in found.test_reason

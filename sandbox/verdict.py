@@ -96,6 +96,29 @@ def expand_cut_ids(ids: list[str], known: set[str]) -> list[str]:
     return list(dict.fromkeys(expanded))
 
 
+def resolve_targets(
+    ids: list[str], baseline: TestReport, known: set[str]
+) -> tuple[list[str], list[str]]:
+    """Targets as test ids, and the tests that must merely keep passing.
+
+    An id cut at a space stands for every test it starts; SWE-bench meant the ones among
+    them that fail. So when some of a cut id's tests fail at baseline, those are targets
+    and the ones that pass must stay passing; when all pass, they all stay targets (and the
+    verdict says they already pass).
+    """
+    targets: list[str] = []
+    keep: list[str] = []
+    for test_id in ids:
+        group = expand_cut_ids([test_id], known)
+        failing = [t for t in group if not _passed(baseline, t)]
+        if len(group) > 1 and failing:
+            targets += failing
+            keep += [t for t in group if t not in failing]
+        else:
+            targets += group
+    return list(dict.fromkeys(targets)), keep
+
+
 def _passed(report: TestReport, test_id: str) -> bool:
     result = report.results.get(test_id)
     return bool(result and result.passed)
@@ -137,10 +160,11 @@ def judge(
         must_pass, more = split_test_ids(must_pass)
         ignored += more
     known = set(baseline.results) | set(patched.results if patched else ())
+    keep: list[str] = []
     if targets is not None:
-        targets = expand_cut_ids(targets, known)
+        targets, keep = resolve_targets(targets, baseline, known)
     if must_pass is not None:
-        must_pass = expand_cut_ids(must_pass, known)
+        must_pass = expand_cut_ids(must_pass, known) + keep
     counts = {"baseline": dict(baseline.counts)}
     if patched is not None:
         counts["patched"] = dict(patched.counts)

@@ -17,7 +17,7 @@ from .snapshot import Snapshot
 from .testaware import scan_patch
 from .testrun import CheckRun, TestReport, prepare_container, run_check
 from .tree import load
-from .verdict import Verdict, expand_cut_ids, judge, split_test_ids
+from .verdict import Verdict, judge, resolve_targets, split_test_ids
 
 if TYPE_CHECKING:
     import docker
@@ -107,7 +107,8 @@ class VerifySession:
     def targets(self, baseline: TestReport) -> list[str]:
         """The tests a patch must turn from failing to passing."""
         if self.checks.targets is not None:
-            return expand_cut_ids(split_test_ids(self.checks.targets)[0], set(baseline.results))
+            ids = split_test_ids(self.checks.targets)[0]
+            return resolve_targets(ids, baseline, set(baseline.results))[0]
         return sorted(t.id for t in baseline.results.values() if t.failed)
 
     def run_baseline(self) -> TestReport:

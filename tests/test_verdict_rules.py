@@ -155,3 +155,17 @@ def test_setup_repair_rules():
         "env -u PIP_UPLOADED_PRIOR_TO python -m pip install 'typed-ast<1.5'"
     )
     assert repair_for("error: subprocess-exited-with-error", []) is None
+
+
+def test_a_cut_id_targets_the_tests_it_names_that_fail():
+    base = report([*full("t.py::test_x[select a;-]"), *full("t.py::test_x[select b;;-]", "failed")])
+    fixed = report([*full("t.py::test_x[select a;-]"), *full("t.py::test_x[select b;;-]")])
+    verdict = judge(base, fixed, targets=["t.py::test_x[select"], must_pass=[])
+    assert verdict.status is Status.VERIFIED
+    assert [t.id for t in verdict.targets] == ["t.py::test_x[select b;;-]"]
+    broken = report(
+        [*full("t.py::test_x[select a;-]", "failed"), *full("t.py::test_x[select b;;-]")]
+    )
+    assert judge(base, broken, targets=["t.py::test_x[select"], must_pass=[]).broken
+    all_pass = judge(fixed, fixed, targets=["t.py::test_x[select"], must_pass=[])
+    assert all_pass.status is Status.TARGETS_ALREADY_PASS

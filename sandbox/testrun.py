@@ -225,10 +225,15 @@ def run_check(
     run_env.update(
         VERIFIX_TEST_COMMAND=full,
         VERIFIX_CONFIRM_TEMPLATE=command,
-        VERIFIX_TARGETS=json.dumps(targets or []),
         VERIFIX_TEST_TIMEOUT=str(timeout_s),
         VERIFIX_REPORT_LIMIT=str(REPORT_LIMIT_BYTES),
     )
+    target_list = json.dumps(targets or [])
+    if len(target_list) <= _INLINE_PATCH_MAX:
+        run_env["VERIFIX_TARGETS"] = target_list
+    else:  # thousands of failing tests: too long for one environment variable
+        container.put_files("/verifix/in", {"targets.json": target_list.encode()})
+        run_env["VERIFIX_TARGETS_FILE"] = "/verifix/in/targets.json"
     if patch and len(patch.encode()) <= _INLINE_PATCH_MAX:
         run_env["VERIFIX_PATCH"] = patch
     elif patch:

@@ -277,3 +277,33 @@ def test_a_target_that_does_not_exist_is_named(make_repo, tmp_path):
 
     assert result.code == 1
     assert "target tests never ran (is the id right?): tests/test_calc.py::test_nope" in result.out
+
+
+MANY = """\
+import pytest
+from calc import add
+
+
+@pytest.mark.parametrize("i", range(3000), ids="a-rather-long-parameter-id-{:05d}".format)
+def test_many(i):
+    assert add(i, 1) == i + 1
+"""
+
+
+def test_thousands_of_targets_are_confirmed_in_chunks(make_repo, tmp_path):
+    # ~300 KB of target ids: more than one environment variable or command line can hold.
+    repo = make_repo()
+    (repo / "tests" / "test_many.py").write_text(MANY)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "many")
+    patch = tmp_path / "fix.diff"
+    patch.write_text(diff_for(repo, "calc.py", FIXED_MODULE))
+
+    result = verifix("verify", "--patch", str(patch), "--json", str(repo))
+
+    verdict = json.loads(result.out)
+    assert verdict["status"] == "VERIFIED", verdict["reason"]
+    assert len(verdict["targets"]) == 3002
+    assert verdict["confirmation"]["ran"] is True
+    assert verdict["confirmation"]["not_passing"] == []
+    assert result.code == 0

@@ -365,6 +365,35 @@ def _targets_all_passed(raw, targets):
     return passed >= set(targets)
 
 
+#: Longest command line the kernel takes as one argument (MAX_ARG_STRLEN is 128 KiB).
+_MAX_COMMAND = 100000
+
+
+def confirm_targets(template, targets, timeout_s, limit):
+    """Run the targets alone, in as few processes as the command-line limit allows; every
+    one of them must exit 0."""
+    chunks, current, size = [], [], len(template)
+    for target in targets:
+        grow = len(shlex.quote(target)) + 1
+        if current and size + grow > _MAX_COMMAND:
+            chunks.append(current)
+            current, size = [], len(template)
+        current.append(target)
+        size += grow
+    chunks.append(current)
+    total = {"exit": 0, "timed_out": False, "seconds": 0.0, "bytes": 0, "truncated": False}
+    data = bytearray()
+    for chunk in chunks:
+        run, out = run_tests(compose(template, chunk), timeout_s, max(limit - len(data), 0))
+        total["exit"] = total["exit"] or run["exit"]
+        total["timed_out"] = total["timed_out"] or run["timed_out"]
+        total["seconds"] = round(total["seconds"] + run["seconds"], 3)
+        total["bytes"] += run["bytes"]
+        total["truncated"] = total["truncated"] or run["truncated"]
+        data += out
+    return total, bytes(data)
+
+
 def compose(template, selection):
     quoted = " ".join(shlex.quote(s) for s in selection)
     if "{tests}" in template:
@@ -400,12 +429,17 @@ def check():
     if prepared():
         header["main"], main = run_tests(env["VERIFIX_TEST_COMMAND"], timeout_s, limit)
         sections.append(main)
-        targets = json.loads(env.get("VERIFIX_TARGETS") or "[]")
+        if env.get("VERIFIX_TARGETS_FILE"):
+            with open(env["VERIFIX_TARGETS_FILE"]) as f:
+                targets = json.load(f)
+        else:
+            targets = json.loads(env.get("VERIFIX_TARGETS") or "[]")
         if targets and _targets_all_passed(main, set(targets)) and prepared():
             # The targets alone, in a fresh process from a fresh tree: its exit status is
             # read here, out of reach of the code it runs.
-            command = compose(env["VERIFIX_CONFIRM_TEMPLATE"], targets)
-            header["confirm"], confirm = run_tests(command, timeout_s, limit)
+            header["confirm"], confirm = confirm_targets(
+                env["VERIFIX_CONFIRM_TEMPLATE"], targets, timeout_s, limit
+            )
             sections.append(confirm)
     kill_tester()
     header["lengths"] = [len(s) for s in sections]

@@ -12,6 +12,17 @@ from conftest import SESSION, TEST_PYTHON, git, verifix
 from verifix.sandbox import images
 
 
+def commit_dated(repo: Path, when: str) -> None:
+    """An empty commit made at ``when``: the snapshot's era is its date."""
+    dated = {**os.environ, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when}
+    who = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(
+        ["git", "-C", str(repo), *who, "commit", "--allow-empty", "-qm", "dated"],
+        check=True,
+        env=dated,
+    )
+
+
 def test_env_show_names_each_source(make_repo):
     repo = make_repo()
     (repo / ".verifix.toml").write_text("[sandbox]\ntest_timeout = 77\n")
@@ -132,28 +143,7 @@ def test_missing_python_version_falls_back_to_the_nearest_image_and_says_so(make
 
 def test_an_old_commit_installs_the_packages_of_its_day(make_repo):
     repo = make_repo()
-    old = {
-        **os.environ,
-        "GIT_COMMITTER_DATE": "2021-03-01T12:00:00",
-        "GIT_AUTHOR_DATE": "2021-03-01T12:00:00",
-    }
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "--allow-empty",
-            "-qm",
-            "old",
-        ],
-        check=True,
-        env=old,
-    )
+    commit_dated(repo, "2021-03-01T12:00:00")
 
     shown = json.loads(verifix("env", "show", "--json", "--python", "3.11", str(repo)).out)
     (repo / ".verifix.toml").write_text("[sandbox]\npackages_as_of = 'latest'\n")
@@ -199,24 +189,7 @@ def test_env_check_names_a_setup_failure_and_keeps_the_log(make_repo):
 
 def test_an_old_commit_gets_the_python_of_its_era_bootstrapped_if_needed(make_repo, docker_client):
     repo = make_repo()
-    old = {"GIT_COMMITTER_DATE": "2020-06-01T12:00:00", "GIT_AUTHOR_DATE": "2020-06-01T12:00:00"}
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "--allow-empty",
-            "-qm",
-            "old",
-        ],
-        check=True,
-        env={**os.environ, **old},
-    )
+    commit_dated(repo, "2020-06-01T12:00:00")
 
     result = verifix("env", "check", "--json", str(repo))
 

@@ -33,6 +33,8 @@ def classify(report: dict, expected: int) -> str:
         passed = sum(report["counts"].get(k, 0) for k in ("passed", "xfailed", "xpassed"))
         return "holds" if passed >= _HOLD * expected else "runs, fewer tests pass"
     reason = report.get("reason", "")
+    if "is not in" in reason and "fetch it first" in reason:
+        return "no commit in mirror"
     if reason.startswith("setup command"):
         match = re.search(r"setup command '([^' ]+(?: [^' ]+)?)", reason)
         return f"setup fails ({match.group(1) if match else 'command'})"
@@ -124,7 +126,7 @@ def main() -> int:
         with args.out.open("a") as out:
             out.write(json.dumps(row) + "\n")
         print(f"{iid:50} {row['class']:28} {row.get('reason', '')[:90]}", flush=True)
-    rows = [r for r in done.values() if r["class"] != "no mirror"]
+    rows = [r for r in done.values() if r["class"] not in ("no mirror", "no commit in mirror")]
     classes = Counter(r["class"] for r in rows)
     held = classes.get("holds", 0)
     print(

@@ -45,7 +45,8 @@ class ProgressComment:
     """One issue comment updated in place: started -> each attempt -> result."""
 
     _ATTEMPT = re.compile(
-        r"^attempt \d+: (VERIFIED|NOT_VERIFIED|DOES_NOT_APPLY|NO_TARGET|ERROR|unusable)"
+        r"^attempt \d+: (VERIFIED|NOT_VERIFIED|DOES_NOT_APPLY|NO_TARGET|TARGETS_ALREADY_PASS"
+        r"|SUSPECT|ERROR|unusable)"
     )
 
     def __init__(self, hub: github.GitHub, ref: github.IssueRef, inner) -> None:

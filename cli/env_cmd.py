@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
+from verifix.agent.envadvice import ModelAdvisor
+from verifix.agent.model import Budget, Model
 from verifix.sandbox import envcheck, environment, images, snapshot
 from verifix.sandbox.engine import LABEL, LABEL_KIND, LABEL_OWNER_PID, LABEL_SESSION, connect
 from verifix.sandbox.envrepair import load_recipe, recipe_path
@@ -28,6 +30,7 @@ from .common import (
     build_spec,
     cli_overrides,
 )
+from .fix_cmd import model_config_from
 from .output import ProgressLog, stdout
 
 env_app = typer.Typer(help="Inspect, build and prune environment images.", no_args_is_help=True)
@@ -137,6 +140,26 @@ def check(
         str | None,
         typer.Option("--rev", help="Check this commit instead of the working tree (mirrors too)."),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="A model that may repair a failed setup step (any litellm model); no model: "
+            "rules only.",
+        ),
+    ] = None,
+    api_base: Annotated[
+        str | None, typer.Option("--api-base", help="The model's OpenAI-compatible URL.")
+    ] = None,
+    price_in: Annotated[
+        float | None, typer.Option("--price-in", help="USD per million input tokens.")
+    ] = None,
+    price_out: Annotated[
+        float | None, typer.Option("--price-out", help="USD per million output tokens.")
+    ] = None,
+    max_cost: Annotated[
+        float, typer.Option("--max-cost", help="USD the model may spend on repairs.")
+    ] = 0.25,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
     config: ConfigOpt = None,
     image: ImageOpt = None,
@@ -149,14 +172,20 @@ def check(
 ) -> int:
     """Build (or reuse) the environment and run the suite once: can verifix test this repo?
 
-    Exit 0 when the suite runs, 1 when setup fails or the suite produces no results (the
-    reason and a log are printed), 3 when no engine answers.
+    A setup step that fails is repaired by rules, then, with --model, by the model (within
+    --max-cost), and retried. Exit 0 when the suite runs, 1 when setup fails or the suite
+    produces no results (the reason and a log are printed), 3 when no engine answers.
     """
     overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
+    progress = ProgressLog(quiet or as_json)
+    advisor = None
+    if model:
+        config_ = model_config_from({}, model, api_base, price_in, price_out, False)
+        advisor = ModelAdvisor(Model(config_, Budget(max_cost)), progress)
     snap = snapshot.of_commit(repo, rev) if rev else snapshot.of_worktree(repo)
     with snap:
         spec = build_spec(snap, config, overrides)
-        result = envcheck.check(connect(), snap, spec, ProgressLog(quiet or as_json))
+        result = envcheck.check(connect(), snap, spec, progress, advisor)
     if as_json:
         stdout.print_json(json.dumps(result.to_json()))
         return 0 if result.ok else 1

@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from verifix.agent import deliver, github, record
 from verifix.agent import issue as issues
+from verifix.agent.envadvice import ModelAdvisor
 from verifix.agent.loop import Attempt, Limits, Outcome, repair
 from verifix.agent.model import Budget, Model, ModelConfig
 from verifix.agent.repro import Reproduction, reproduce
@@ -432,7 +433,9 @@ def run_fix(
     repro: Reproduction | None = None
     with snapshot.of_worktree(repo) as snap:
         spec = build_spec(snap, config, {})
-        env = environment.prepare(client, snap, spec, progress)
+        # A setup step that fails may be repaired by the model, on the run's budget.
+        advisor = ModelAdvisor(llm, progress)
+        env = environment.prepare(client, snap, spec, progress, advisor=advisor)
         with VerifySession(client, env, snap, checks, progress) as session:
             baseline = session.run_baseline()
             if baseline.error:

@@ -149,14 +149,14 @@ class Container:
 
     def run(
         self,
-        command: str,
+        command: str | list[str],
         timeout_s: int,
         *,
         env: dict[str, str] | None = None,
         workdir: str = "/repo",
     ) -> ExecResult:
-        """Run ``command`` with sh, killed inside the container after ``timeout_s``;
-        stdout and stderr come back interleaved, capped."""
+        """Run ``command`` with sh (a list: as is, no shell), killed inside the container
+        after ``timeout_s``; stdout and stderr come back interleaved, capped."""
         return self._exec(command, timeout_s, env, workdir, split=False)[0]
 
     def run_split(

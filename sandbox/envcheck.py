@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import environment
 from .config import EnvSpec
+from .envrepair import SetupAdvisor
 from .errors import SetupFailed
 from .snapshot import Snapshot
 from .verify import Checks, VerifySession
@@ -63,8 +64,10 @@ def check(
     snap: Snapshot,
     spec: EnvSpec,
     progress: Callable[[str], None],
+    advisor: SetupAdvisor | None = None,
 ) -> EnvCheck:
-    """Build or reuse the environment, run the suite once, and say what came of it."""
+    """Build or reuse the environment (``advisor``: a model that may repair a failed
+    setup step), run the suite once, and say what came of it."""
     result = EnvCheck(
         ok=False,
         reason="",
@@ -80,7 +83,7 @@ def check(
     )
     started = time.monotonic()
     try:
-        env = environment.prepare(client, snap, spec, progress)
+        env = environment.prepare(client, snap, spec, progress, advisor=advisor)
     except SetupFailed as exc:
         result.reason = str(exc)
         result.log = _save_log(exc.output) if exc.output else None

@@ -23,7 +23,18 @@ from .config import EnvSpec
 from .container import Container, Limits
 from .detect import PYTHON_RELEASES, WHEELS_LAG, dependency_files
 from .engine import LABEL_KEY, owner_labels
-from .envrepair import MAX_REPAIRS, recipe_path, repair_for, repair_reason, save_recipe
+from .envrepair import (
+    MAX_REPAIRS,
+    SetupAdvisor,
+    SetupFailure,
+    advised_argv,
+    evidence,
+    recipe_path,
+    refuse,
+    repair_for,
+    repair_reason,
+    save_recipe,
+)
 from .errors import SandboxError, SetupFailed, UsageError
 from .images import BaseImage, resolve_base
 from .network import CONTAINER_CA_PATH, SetupNetwork, from_host
@@ -178,6 +189,34 @@ def plan(
     return Plan(base, key, image_tag(key), cutoff, reason, network)
 
 
+ADVISED = "proposed by the model"
+
+
+def _repairs(
+    output: str,
+    done: list[str],
+    command: str,
+    snapshot: Snapshot,
+    base: BaseImage,
+    advisor: SetupAdvisor | None,
+) -> tuple[list[str], str]:
+    """Commands to run before a failed step is retried: a rule's, else the advisor's (its
+    commands checked against what an advisor may run), and why."""
+    rule = repair_for(output, done)
+    if rule is not None:
+        return [rule], repair_reason(output)
+    if advisor is None:
+        return [], ""
+    failure = SetupFailure(
+        command, output[-6000:], tuple(done), base.python, evidence(snapshot.root)
+    )
+    proposed = [c for c in advisor.propose(failure) or [] if c not in done]
+    refused = [f"{c!r}: {refuse(c)}" for c in proposed if refuse(c) is not None]
+    if refused:
+        return [], "; ".join(refused)
+    return proposed, ADVISED
+
+
 def prepare(
     client: docker.DockerClient,
     snapshot: Snapshot,
@@ -185,8 +224,14 @@ def prepare(
     progress: Progress,
     *,
     rebuild: bool = False,
+    advisor: SetupAdvisor | None = None,
 ) -> Environment:
-    """Return the environment for ``snapshot``, building it only if no cached image matches."""
+    """Return the environment for ``snapshot``, building it only if no cached image matches.
+
+    A failed setup step is repaired by rules, then by ``advisor`` (a model) if one is given,
+    and retried; what worked is saved as a recipe and the image cached under the key of
+    the setup as detected, so the next run repeats nothing.
+    """
     from docker.errors import ImageNotFound
 
     the_plan = plan(client, snapshot, spec, progress)
@@ -228,18 +273,23 @@ def prepare(
             progress(f"packages as of {the_plan.packages_as_of} ({the_plan.packages_reason})")
         done: list[str] = []  # the setup as it actually ran, repairs included
         repairs: list[str] = []
+        refused = ""
         for command in spec.setup:
             progress(f"setup: {command}")
             result = box.run(command, spec.setup_timeout, env=setup_env)
             while not result.ok and not result.timed_out and len(repairs) < MAX_REPAIRS:
-                fix = repair_for(result.output, done)
-                if fix is None:
+                fixes, why = _repairs(result.output, done, command, snapshot, base, advisor)
+                if not fixes:
+                    if why:
+                        refused = f"; a repair was refused: {why}"
+                        progress(f"setup repair refused: {why}")
                     break
-                progress(f"setup failed; repair: {fix}, then the step again")
-                if not box.run(fix, spec.setup_timeout, env=setup_env).ok:
+                progress(f"setup failed; repair ({why}): {'; '.join(fixes)}, then the step again")
+                runs = [advised_argv(f) if why == ADVISED else f for f in fixes]
+                if not all(box.run(r, spec.setup_timeout, env=setup_env).ok for r in runs):
                     break
-                done.append(fix)
-                repairs.append(f"{fix} (before {command!r}: {repair_reason(result.output)})")
+                done.extend(fixes)
+                repairs += [f"{fix} (before {command!r}: {why})" for fix in fixes]
                 result = box.run(command, spec.setup_timeout, env=setup_env)
             if not result.ok:
                 why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
@@ -247,7 +297,7 @@ def prepare(
                 log = _save_log(result.output)
                 raise SetupFailed(
                     f"setup command {command!r} {why}: {last[0][:300]} (full output: {log}; "
-                    "fix it or set 'setup' in .verifix.toml [sandbox])",
+                    f"fix it or set 'setup' in .verifix.toml [sandbox]){refused}",
                     result.output,
                 )
             done.append(command)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 #: Import names whose distribution is called something else.
 _DISTRIBUTIONS = {
@@ -97,3 +99,94 @@ def _toml_string(text: str) -> str:
 def load_recipe(key: str) -> str | None:
     path = recipe_path(key)
     return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class SetupFailure:
+    """What an advisor gets to read about a setup step no rule could fix."""
+
+    command: str
+    output: str  # the step's output, its tail if long
+    done: tuple[str, ...]  # the steps that ran before it
+    python: str | None
+    evidence: dict[str, str] = field(default_factory=dict)  # repo file -> its start
+
+
+class SetupAdvisor(Protocol):
+    """Proposes commands to run before a failed setup step is retried (a model, in the
+    agent); None when it has nothing to offer or no budget left."""
+
+    def propose(self, failure: SetupFailure) -> list[str] | None: ...
+
+
+#: What an advisor may run: package installs and builds, each run as an argument list with
+#: no shell. Its commands run as root with the setup network in the image every later check
+#: trusts, so anything that could plant code for the test run (a sitecustomize, a .pth
+#: file, a conftest, pytest options) is refused too.
+_ALLOWED_PREFIXES = (
+    ("python", "-m", "pip", "install"),
+    ("python3", "-m", "pip", "install"),
+    ("pip", "install"),
+    ("pip3", "install"),
+    ("uv", "pip", "install"),
+    ("apt-get", "install"),
+    ("apt-get", "update"),
+    ("python", "setup.py", "build_ext"),
+    ("python", "setup.py", "build"),
+    ("python", "setup.py", "develop"),
+    ("python", "setup.py", "egg_info"),
+)
+_PLANTS = re.compile(r"sitecustomize|usercustomize|\.pth\b|conftest|PYTEST_ADDOPTS", re.I)
+
+
+#: Files that tell how a project is set up: READMEs, CI, packaging.
+EVIDENCE_GLOBS = (
+    "README*",
+    "CONTRIBUTING*",
+    "tox.ini",
+    "noxfile.py",
+    "setup.cfg",
+    "pyproject.toml",
+    ".github/workflows/*.yml",
+    ".github/workflows/*.yaml",
+    ".travis.yml",
+    "Makefile",
+)
+_EVIDENCE_EACH = 3000
+_EVIDENCE_TOTAL = 12000
+
+
+def advised_argv(command: str) -> list[str] | str:
+    """The argument list an advised command runs as, or why it may not run."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return "it does not parse as a command"
+    if _PLANTS.search(command):
+        return "it could plant code for the test run"
+    if re.search(r"[;|&`]|\$\(", command):
+        return "shell syntax is not allowed (one plain command per line)"
+    words = [a for a in argv if a not in ("-y", "-q", "-qq", "--yes", "--quiet")]
+    if not any(tuple(words[: len(p)]) == p for p in _ALLOWED_PREFIXES):
+        return "only pip/uv installs, apt-get install and setup.py builds are allowed"
+    return argv
+
+
+def refuse(command: str) -> str | None:
+    """Why an advised command may not run, or None when it may."""
+    argv = advised_argv(command)
+    return argv if isinstance(argv, str) else None
+
+
+def evidence(root: Path) -> dict[str, str]:
+    """The start of each file that says how the project is set up, within a budget."""
+    found: dict[str, str] = {}
+    total = 0
+    for pattern in EVIDENCE_GLOBS:
+        for path in sorted(root.glob(pattern)):
+            if not path.is_file() or path.is_symlink() or total >= _EVIDENCE_TOTAL:
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")[:_EVIDENCE_EACH]
+            found[path.relative_to(root).as_posix()] = text
+            total += len(text)
+    return found

@@ -4,7 +4,8 @@ Setup fails in a few generic ways that a rule can fix without a human: a ``setup
 imports a module it never declares (numpy, Cython, six) fails with and without build
 isolation (the rule installs the module); a package whose every file was re-uploaded after
 the commit's era has no file old enough for the package cutoff (the rule installs that one
-package without the cutoff). Then the step is retried. Whatever was added is kept as
+package without the cutoff); a dependency whose metadata today's pip refuses (pip
+installs the older pip it names). Then the step is retried. Whatever was added is kept as
 a recipe in the user's cache, in ``.verifix.toml`` form, so ``env show`` can print it and a
 user can commit it; the repaired image is cached under the original key, so the next run
 needs no retries.
@@ -44,8 +45,17 @@ _NO_OLD_FILES = re.compile(
 MAX_REPAIRS = 4
 
 
+#: pip 24.1 and later refuse packages whose metadata older tools accepted, and say so.
+_OLD_METADATA = re.compile(r"has invalid metadata.*?Please use (pip<[\d.]+)", re.S)
+
+
 def repair_for(output: str, already: list[str]) -> str | None:
     """A command that may fix the failure in ``output``, or None when no rule applies."""
+    old_pip = _OLD_METADATA.search(output)
+    if old_pip:
+        command = f"python -m pip install -q {shlex.quote(old_pip.group(1))}"
+        if command not in already:
+            return command
     for requirement in reversed(_NO_OLD_FILES.findall(output)):
         command = f"env -u PIP_UPLOADED_PRIOR_TO python -m pip install {shlex.quote(requirement)}"
         if command not in already:
@@ -62,6 +72,8 @@ def repair_for(output: str, already: list[str]) -> str | None:
 
 def repair_reason(output: str) -> str:
     """The line of ``output`` the rule acted on."""
+    if _OLD_METADATA.search(output):
+        return "a dependency's metadata is too old for today's pip"
     old = _NO_OLD_FILES.findall(output)
     if old:
         return f"no file of {old[-1]} uploaded before the package cutoff"

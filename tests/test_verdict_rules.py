@@ -155,6 +155,11 @@ def test_setup_repair_rules():
         "env -u PIP_UPLOADED_PRIOR_TO python -m pip install 'typed-ast<1.5'"
     )
     assert repair_for("error: subprocess-exited-with-error", []) is None
+    metadata = (
+        "WARNING: Ignoring version 2.8.0 of unyt since it has invalid metadata:\n"
+        "Expected matching RIGHT_PARENTHESIS\nPlease use pip<24.1 if you need to use this version."
+    )
+    assert repair_for(metadata, []) == "python -m pip install -q 'pip<24.1'"
 
 
 def test_a_cut_id_targets_the_tests_it_names_that_fail():

@@ -1,14 +1,17 @@
-"""Rule-based repair of a failed setup step, and the recipe that worked.
+"""Repair of a failed setup step (rules, then an advisor), and the recipe that worked.
 
 Setup fails in a few generic ways that a rule can fix without a human: a ``setup.py`` that
 imports a module it never declares (numpy, Cython, six) fails with and without build
 isolation (the rule installs the module); a package whose every file was re-uploaded after
 the commit's era has no file old enough for the package cutoff (the rule installs that one
 package without the cutoff); a dependency whose metadata today's pip refuses (pip
-installs the older pip it names). Then the step is retried. Whatever was added is kept as
-a recipe in the user's cache, in ``.verifix.toml`` form, so ``env show`` can print it and a
-user can commit it; the repaired image is cached under the original key, so the next run
-needs no retries.
+installs the older pip it names); a C extension and no compiler or Python headers in the
+image (Debian's build-essential, python3-dev). Then the step is retried.
+
+When no rule applies, an advisor (a model, from the agent) may propose commands, which
+run only if ``advised_argv`` allows them. Whatever was added is kept as a recipe in the
+user's cache, in ``.verifix.toml`` form, so ``env show`` can print it and a user can commit
+it; the repaired image is cached under the original key, so the next run needs no retries.
 """
 
 from __future__ import annotations
@@ -45,12 +48,23 @@ _NO_OLD_FILES = re.compile(
 MAX_REPAIRS = 4
 
 
+#: A C extension with no compiler in the image (slim and bootstrapped images have none).
+_NO_COMPILER = re.compile(
+    r"command '[\w./-]*(?:gcc|g\+\+|cc|c\+\+)' failed: No such file|"
+    r"unable to execute '[\w./-]*(?:gcc|g\+\+|cc)'|(?:gcc|g\+\+|cc): (?:command )?not found"
+)
+_NO_HEADERS = re.compile(r"Python\.h: No such file")
+_APT = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
 #: pip 24.1 and later refuse packages whose metadata older tools accepted, and say so.
 _OLD_METADATA = re.compile(r"has invalid metadata.*?Please use (pip<[\d.]+)", re.S)
 
 
 def repair_for(output: str, already: list[str]) -> str | None:
     """A command that may fix the failure in ``output``, or None when no rule applies."""
+    for pattern, packages in ((_NO_COMPILER, "build-essential"), (_NO_HEADERS, "python3-dev")):
+        command = f"{_APT} {packages}"
+        if pattern.search(output) and command not in already:
+            return command
     old_pip = _OLD_METADATA.search(output)
     if old_pip:
         command = f"python -m pip install -q {shlex.quote(old_pip.group(1))}"
@@ -72,6 +86,10 @@ def repair_for(output: str, already: list[str]) -> str | None:
 
 def repair_reason(output: str) -> str:
     """The line of ``output`` the rule acted on."""
+    if _NO_COMPILER.search(output):
+        return "no C compiler in the image"
+    if _NO_HEADERS.search(output):
+        return "no Python headers in the image"
     if _OLD_METADATA.search(output):
         return "a dependency's metadata is too old for today's pip"
     old = _NO_OLD_FILES.findall(output)

@@ -160,6 +160,10 @@ def test_setup_repair_rules():
         "Expected matching RIGHT_PARENTHESIS\nPlease use pip<24.1 if you need to use this version."
     )
     assert repair_for(metadata, []) == "python -m pip install -q 'pip<24.1'"
+    compiler = "error: command 'x86_64-linux-gnu-g++' failed: No such file or directory"
+    assert repair_for(compiler, []).endswith("--no-install-recommends build-essential")
+    headers = "fatal error: Python.h: No such file or directory"
+    assert repair_for(headers, []).endswith("--no-install-recommends python3-dev")
 
 
 def test_a_cut_id_targets_the_tests_it_names_that_fail():

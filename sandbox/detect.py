@@ -252,6 +252,66 @@ def _build_requires(files: RepoFiles) -> list[str]:
     return ["setuptools>=64", "wheel", *others]
 
 
+def _poetry_spec(name: str, spec: object) -> str | None:
+    """A Poetry dependency as a PEP 508 requirement (``^1.2`` -> ``>=1.2,<2``)."""
+    extras = ""
+    if isinstance(spec, dict):
+        if not isinstance(spec.get("version"), str):
+            return None  # a path, git or url dependency: nothing pip can take by name
+        if spec.get("extras"):
+            extras = "[" + ",".join(spec["extras"]) + "]"
+        spec = spec["version"]
+    if not isinstance(spec, str):
+        return None
+    spec = spec.strip()
+    if spec in ("", "*"):
+        return name + extras
+    match = re.fullmatch(r"([\^~])\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?.*", spec)
+    if match:
+        op, major, minor = match.group(1), int(match.group(2)), int(match.group(3) or 0)
+        lower = spec[1:].strip()
+        if op == "~" or (op == "^" and major == 0):
+            upper = f"{major}.{minor + 1}" if match.group(3) or op == "^" else f"{major + 1}"
+        else:
+            upper = str(major + 1)
+        return f"{name}{extras}>={lower},<{upper}"
+    if re.fullmatch(r"\d+(\.\d+)*", spec):
+        return f"{name}{extras}=={spec}"
+    return f"{name}{extras}{spec}"
+
+
+def dev_dependencies(files: RepoFiles) -> tuple[list[str], str]:
+    """Development and test dependencies that ``pip install -e .`` leaves out: Poetry's dev
+    groups, PEP 735 ``[dependency-groups]``, PDM's dev-dependencies; and where from."""
+    py = files.pyproject
+    found: list[str] = []
+    where: list[str] = []
+    poetry = py.get("tool", {}).get("poetry", {})
+    groups = {"dev-dependencies": poetry.get("dev-dependencies", {})}
+    for name, group in poetry.get("group", {}).items():
+        if not _NOT_FOR_TESTS.search(name):
+            groups[name] = group.get("dependencies", {})
+    for group_name, deps in groups.items():
+        reqs = [_poetry_spec(n, s) for n, s in deps.items() if n.lower() != "python"]
+        reqs = [r for r in reqs if r]
+        if reqs:
+            found += reqs
+            where.append(f"poetry {group_name}")
+    for name, items in py.get("dependency-groups", {}).items():
+        if not _NOT_FOR_TESTS.search(name):
+            reqs = [i for i in items if isinstance(i, str)]
+            if reqs:
+                found += reqs
+                where.append(f"dependency-groups {name}")
+    for name, items in py.get("tool", {}).get("pdm", {}).get("dev-dependencies", {}).items():
+        if not _NOT_FOR_TESTS.search(name):
+            reqs = [i for i in items if isinstance(i, str) and not i.startswith("-e")]
+            if reqs:
+                found += reqs
+                where.append(f"pdm dev-dependencies {name}")
+    return found, ", ".join(where)
+
+
 def _tests_require(files: RepoFiles) -> list[str]:
     """``tests_require`` of ``setup.py test`` projects: what their tests need."""
     found = []
@@ -410,13 +470,15 @@ def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tup
     commands: list[str] = []
     reasons: list[str] = []
     tox_extras, tox_deps = _tox_testenv(files)
-    tox_deps = list(dict.fromkeys(tox_deps + _tests_require(files)))
+    dev_reqs, dev_where = dev_dependencies(files)
+    tox_deps = list(dict.fromkeys(tox_deps + _tests_require(files) + dev_reqs))
     ci = ci_evidence(files)
     req_files = list(dict.fromkeys(_requirement_files(files.root) + list(ci.requirement_files)))
     reqs = req_files + [shlex.quote(d) for d in tox_deps]
     if reqs:
         commands.append(f"python {INSTALL_REQUIREMENTS} " + " ".join(reqs))
-        reasons.append(", ".join(req_files + (["tox deps / tests_require"] if tox_deps else [])))
+        named = ["tox deps / tests_require"] if tox_deps and not dev_where else []
+        reasons.append(", ".join(req_files + named + ([dev_where] if dev_where else [])))
     if ci.sources:
         reasons.append(f"CI installs read from {', '.join(ci.sources)}")
     if _is_installable(files):

@@ -257,3 +257,27 @@ def test_setup_py_test_projects_get_their_tests_require(tmp_path):
     # Files named tests.py are not collected by pytest's default patterns: widened.
     assert found.test_command == "python -m pytest -o 'python_files=test*.py *_test.py *tests.py'"
     assert "unittest-style" in found.test_reason
+
+
+def test_dev_dependency_groups_are_installed(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": (
+                '[tool.poetry]\nname = "x"\n'
+                '[tool.poetry.dependencies]\npython = "^3.8"\n'
+                "[tool.poetry.group.dev.dependencies]\n"
+                'pytest-cov = "^4.0"\nmock = {version = "~5.1", extras = ["all"]}\n'
+                'local = {path = "../local"}\n'
+                '[tool.poetry.group.docs.dependencies]\nsphinx = "*"\n'
+                '[dependency-groups]\ntest = ["hypothesis>=6"]\nlint = ["ruff"]\n'
+                '[build-system]\nrequires = ["poetry-core"]\n'
+            ),
+            "tests/test_x.py": "def test_x():\n    pass\n",
+        },
+    )
+    found = detect(tmp_path)
+    assert found.setup[0].endswith(
+        "install_requirements.py 'pytest-cov>=4.0,<5' 'mock[all]>=5.1,<5.2' 'hypothesis>=6'"
+    )
+    assert "poetry dev, dependency-groups test" in found.setup_reason

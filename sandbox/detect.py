@@ -168,8 +168,9 @@ def detect_python(files: RepoFiles, commit_date: date | None = None) -> PythonCh
     classifiers narrow it to what the project says it tested. Within that, the commit's
     era decides: the newest Python the project could have been tested on when the commit
     was made (old code breaks on newer Pythons: ``collections.MutableMapping``, ``imp``,
-    ``distutils``), then the nearest others. Commits from after the default Python's time,
-    and snapshots without a date, keep the default order (newest acceptable first).
+    ``distutils``), then the nearest others; a project that declares nothing is never put
+    on a Python newer than the default. Snapshots without a date keep the newest
+    acceptable first.
     """
     pinned = files.text(".python-version").strip().splitlines()
     if pinned and re.match(r"^\d+\.\d+", pinned[0].strip()):
@@ -192,10 +193,13 @@ def detect_python(files: RepoFiles, commit_date: date | None = None) -> PythonCh
         candidates = narrowed
         reasons.append("classifiers")
     era = era_python(commit_date)
-    if era is not None and KNOWN_PYTHONS.index(era) < KNOWN_PYTHONS.index(DEFAULT_PYTHON):
+    if era is not None:
+        why = f"commit of {commit_date}: Python {era} was current"
+        if not reasons and KNOWN_PYTHONS.index(era) > KNOWN_PYTHONS.index(DEFAULT_PYTHON):
+            era, why = DEFAULT_PYTHON, f"nothing declared: the default, {DEFAULT_PYTHON}"
         newest_then = [v for v in candidates if KNOWN_PYTHONS.index(v) <= KNOWN_PYTHONS.index(era)]
         anchor = newest_then[-1] if newest_then else candidates[0]
-        reasons.append(f"commit of {commit_date}: Python {era} was current")
+        reasons.append(why)
         return PythonChoice(tuple(_by_era(candidates, anchor)), " + ".join(reasons))
     if not reasons:
         others = [v for v in reversed(KNOWN_PYTHONS) if v != DEFAULT_PYTHON]

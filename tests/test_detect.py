@@ -211,6 +211,8 @@ def test_python_follows_the_commits_era(tmp_path):
 def test_declared_pythons_bound_the_era_choice(tmp_path):
     ranged = write(tmp_path / "r", {"setup.py": "setup(python_requires='>=3.8')\n"})
     assert detect(ranged, date(2019, 8, 1)).python.preferred[0] == "3.8"  # 3.7 excluded
+    # An open range is not a reason for a Python that came years after the commit.
+    assert detect(ranged, date(2023, 9, 28)).python.preferred[:3] == ("3.11", "3.10", "3.12")
     classified = write(
         tmp_path / "c",
         {

@@ -77,6 +77,26 @@ def check(verifix: str, mirror: Path, rev: str, timeout_s: int, via_verify: bool
     return report
 
 
+_SKIP = ("no mirror", "no commit in mirror")
+
+
+def _load(path: Path) -> dict[str, dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {r["instance_id"]: r for r in rows if r["class"] not in _SKIP}
+
+
+def compare(before: dict[str, dict], after: dict[str, dict]) -> int:
+    """Holding share before and after, on the tasks both files measured, and what moved."""
+    common = sorted(set(before) & set(after))
+    for name, rows in (("before", before), ("after", after)):
+        held = sum(1 for i in common if rows[i]["class"] == "holds")
+        print(f"{name:7} {held} of {len(common)} hold ({held / max(len(common), 1):.0%})")
+    for iid in common:
+        if before[iid]["class"] != after[iid]["class"]:
+            print(f"  {iid:50} {before[iid]['class']} -> {after[iid]['class']}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -89,9 +109,14 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=2400, help="seconds per task")
     parser.add_argument("--verifix", default="verifix", help="the verifix to measure")
     parser.add_argument(
+        "--compare", type=Path, help="an earlier results file: shares on the tasks both hold"
+    )
+    parser.add_argument(
         "--via-verify", action="store_true", help="for versions without 'env check'"
     )
     args = parser.parse_args()
+    if args.compare:
+        return compare(_load(args.compare), _load(args.out))
     done = {}
     if args.out.exists():
         for line in args.out.read_text().splitlines():
@@ -126,7 +151,7 @@ def main() -> int:
         with args.out.open("a") as out:
             out.write(json.dumps(row) + "\n")
         print(f"{iid:50} {row['class']:28} {row.get('reason', '')[:90]}", flush=True)
-    rows = [r for r in done.values() if r["class"] not in ("no mirror", "no commit in mirror")]
+    rows = [r for r in done.values() if r["class"] not in _SKIP]
     classes = Counter(r["class"] for r in rows)
     held = classes.get("holds", 0)
     print(

@@ -6,7 +6,9 @@ isolation (the rule installs the module); a package whose every file was re-uplo
 the commit's era has no file old enough for the package cutoff (the rule installs that one
 package without the cutoff); a dependency whose metadata today's pip refuses (pip
 installs the older pip it names); a C extension and no compiler or Python headers in the
-image (Debian's build-essential, python3-dev). Then the step is retried.
+image (Debian's build-essential, python3-dev); a build that runs a tool the image lacks
+(pkg-config, icu-config, npm, cmake...: the Debian package that has it). Then the step is
+retried.
 
 When no rule applies, an advisor (a model, from the agent) may propose commands, which
 run only if ``advised_argv`` allows them. Whatever was added is kept as a recipe in the
@@ -54,6 +56,32 @@ _NO_COMPILER = re.compile(
     r"unable to execute '[\w./-]*(?:gcc|g\+\+|cc)'|(?:gcc|g\+\+|cc): (?:command )?not found"
 )
 _NO_HEADERS = re.compile(r"Python\.h: No such file")
+#: Build-time tools a package looks for, and the Debian package that has each.
+_TOOLS = {
+    "pkg-config": "pkg-config",
+    "icu-config": "libicu-dev",
+    "npm": "npm",
+    "node": "nodejs",
+    "cmake": "cmake",
+    "make": "make",
+    "swig": "swig",
+    "gfortran": "gfortran",
+    "cargo": "cargo",
+    "rustc": "rustc",
+    "pg_config": "libpq-dev",
+    "mysql_config": "default-libmysqlclient-dev",
+    "xml2-config": "libxml2-dev",
+    "xslt-config": "libxslt1-dev",
+    "curl-config": "libcurl4-openssl-dev",
+    "gdal-config": "libgdal-dev",
+    "geos-config": "libgeos-dev",
+}
+_TOOL_NAMES = "|".join(re.escape(t) for t in sorted(_TOOLS, key=len, reverse=True))
+_NO_TOOL = re.compile(
+    rf"No such file or directory: '(?:[\w./-]*/)?({_TOOL_NAMES})'"
+    rf"|'({_TOOL_NAMES})(?: -v| --version)?' failed"
+    rf"|\b({_TOOL_NAMES}): (?:command )?not found"
+)
 _APT = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
 #: pip 24.1 and later refuse packages whose metadata older tools accepted, and say so.
 _OLD_METADATA = re.compile(r"has invalid metadata.*?Please use (pip<[\d.]+)", re.S)
@@ -64,6 +92,11 @@ def repair_for(output: str, already: list[str]) -> str | None:
     for pattern, packages in ((_NO_COMPILER, "build-essential"), (_NO_HEADERS, "python3-dev")):
         command = f"{_APT} {packages}"
         if pattern.search(output) and command not in already:
+            return command
+    for match in _NO_TOOL.finditer(output):
+        tool = next(g for g in match.groups() if g)
+        command = f"{_APT} {_TOOLS[tool]}"
+        if command not in already:
             return command
     old_pip = _OLD_METADATA.search(output)
     if old_pip:
@@ -88,6 +121,9 @@ def repair_reason(output: str) -> str:
     """The line of ``output`` the rule acted on."""
     if _NO_COMPILER.search(output):
         return "no C compiler in the image"
+    tool = _NO_TOOL.search(output)
+    if tool:
+        return f"the build needs {next(g for g in tool.groups() if g)}"
     if _NO_HEADERS.search(output):
         return "no Python headers in the image"
     if _OLD_METADATA.search(output):

@@ -162,6 +162,14 @@ def test_setup_repair_rules():
     assert repair_for(metadata, []) == "python -m pip install -q 'pip<24.1'"
     compiler = "error: command 'x86_64-linux-gnu-g++' failed: No such file or directory"
     assert repair_for(compiler, []).endswith("--no-install-recommends build-essential")
+    tools = (
+        "FileNotFoundError: [Errno 2] No such file or directory: 'icu-config'\n"
+        "FileNotFoundError: [Errno 2] No such file or directory: 'pkg-config'\n"
+    )
+    first = repair_for(tools, [])
+    assert first.endswith(" libicu-dev")
+    assert repair_for(tools, [first]).endswith(" pkg-config")
+    assert repair_for("'npm -v' failed (is node/npm installed?)", []).endswith(" npm")
     headers = "fatal error: Python.h: No such file or directory"
     assert repair_for(headers, []).endswith("--no-install-recommends python3-dev")
 

@@ -316,6 +316,41 @@ def dev_dependencies(files: RepoFiles) -> tuple[list[str], str]:
     return found, ", ".join(where)
 
 
+#: Conda packages that PyPI knows by another name, or not at all (None).
+_CONDA_NAMES = {"pytables": "tables", "python": None, "pip": None, "setuptools": None}
+CONDA_FILES = ("environment.yml", "environment.yaml", "environment-dev.yml", "ci/environment.yml")
+
+
+def conda_requirements(files: RepoFiles) -> tuple[list[str], str]:
+    """What a conda ``environment.yml`` lists, as pip requirements (installed one by one
+    when they fail together, so conda-only names are skipped, not fatal)."""
+    for name in CONDA_FILES:
+        text = files.text(name)
+        if not text:
+            continue
+        reqs: list[str] = []
+        in_deps = False
+        for line in text.splitlines():
+            if re.match(r"^dependencies\s*:", line):
+                in_deps = True
+                continue
+            if in_deps and re.match(r"^\S", line):
+                break
+            match = re.match(r"^\s+-\s+([A-Za-z0-9_.\-\[\]]+)\s*([<>=!~][^#]*)?", line)
+            if not in_deps or not match or line.rstrip().endswith(":"):
+                continue
+            package, spec = match.group(1), (match.group(2) or "").strip().replace(" ", "")
+            renamed = _CONDA_NAMES.get(package.lower(), package)
+            if "::" in line or renamed is None:
+                continue
+            if re.match(r"^=[^=]", spec):  # conda's single = pins a version prefix
+                spec = "==" + spec[1:].rstrip("*").rstrip(".") + ".*"
+            reqs.append(renamed + spec)
+        if reqs:
+            return reqs, name
+    return [], ""
+
+
 def _tests_require(files: RepoFiles) -> list[str]:
     """``tests_require`` of ``setup.py test`` projects: what their tests need."""
     found = []
@@ -475,7 +510,10 @@ def detect_setup(files: RepoFiles, commit_date: date | None = None) -> tuple[tup
     reasons: list[str] = []
     tox_extras, tox_deps = _tox_testenv(files)
     dev_reqs, dev_where = dev_dependencies(files)
-    tox_deps = list(dict.fromkeys(tox_deps + _tests_require(files) + dev_reqs))
+    conda_reqs, conda_file = conda_requirements(files)
+    if conda_file:
+        dev_where = ", ".join(w for w in (dev_where, conda_file) if w)
+    tox_deps = list(dict.fromkeys(conda_reqs + tox_deps + _tests_require(files) + dev_reqs))
     ci = ci_evidence(files)
     req_files = list(dict.fromkeys(_requirement_files(files.root) + list(ci.requirement_files)))
     reqs = req_files + [shlex.quote(d) for d in tox_deps]

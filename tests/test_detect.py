@@ -283,3 +283,23 @@ def test_dev_dependency_groups_are_installed(tmp_path):
         "install_requirements.py 'pytest-cov>=4.0,<5' 'mock[all]>=5.1,<5.2' 'hypothesis>=6'"
     )
     assert "poetry dev, dependency-groups test" in found.setup_reason
+
+
+def test_conda_environment_files_are_evidence(tmp_path):
+    write(
+        tmp_path,
+        {
+            "environment.yml": (
+                "name: x\nchannels:\n  - conda-forge\ndependencies:\n  - python >=3.7\n"
+                "  - numpy >=1.16\n  - pytables\n  - xarray=0.16\n  - conda-forge::libnetcdf\n"
+                "  - pip\n  - pip:\n    - pip-only >=1.0\n"
+            ),
+            "setup.py": "from setuptools import setup\nsetup(name='x')\n",
+            "test/test_x.py": "def test_x():\n    pass\n",
+        },
+    )
+    found = detect(tmp_path)
+    assert found.setup[0].endswith(
+        "install_requirements.py 'numpy>=1.16' tables 'xarray==0.16.*' 'pip-only>=1.0'"
+    )
+    assert "environment.yml" in found.setup_reason

@@ -462,6 +462,10 @@ CI_FILES = (
     ".circleci/config.yml",
     "Makefile",
 )
+#: ``NAME: value`` on one line of a workflow (``env:`` entries, matrix values).
+_WORKFLOW_VARIABLE = re.compile(
+    r"^[ \t-]*([A-Za-z_]\w*):[ \t]*([^\s#'\"{}][^#{}\n]*?)[ \t]*$", re.M
+)
 _NOT_FOR_TESTS = re.compile(r"doc|lint|typ|mypy|style|release|publish|bench", re.I)
 
 
@@ -487,7 +491,15 @@ def ci_evidence(files: RepoFiles) -> CiEvidence:
         for path in sorted(files.root.glob(pattern)):
             rel = path.relative_to(files.root).as_posix()
             found = False
-            for line in files.text(rel).splitlines():
+            text = files.text(rel)
+            # Workflow variables (``env:`` and matrix entries) as written in the same file.
+            names = dict(_WORKFLOW_VARIABLE.findall(text))
+            for line in text.splitlines():
+                line = re.sub(
+                    r"\$\{\{\s*(?:env|matrix|vars)\.(\w+)\s*\}\}",
+                    lambda m, names=names: names.get(m.group(1), ""),
+                    line,
+                )
                 if not re.search(r"\bpip3?\s+install\b|\buv\s+pip\s+install\b", line):
                     continue
                 for req in re.findall(r"(?:-r|--requirement)[\s=]+['\"]?([\w./-]+)", line):

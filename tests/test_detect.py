@@ -234,6 +234,8 @@ def test_ci_configuration_is_evidence_for_setup(tmp_path):
                 "jobs:\n  test:\n    steps:\n"
                 "      - run: python -m pip install -r requirements/ci.txt\n"
                 '      - run: pip install -e ".[test,yaml]"\n'
+                "  more:\n    env:\n      EXTRAS: plotting,tests\n    steps:\n"
+                "      - run: python -m pip install .[${{ env.EXTRAS }}]\n"
                 "  docs:\n    steps:\n"
                 "      - run: pip install -r docs/requirements.txt '.[docs]'\n"
             ),
@@ -241,7 +243,7 @@ def test_ci_configuration_is_evidence_for_setup(tmp_path):
     )
     found = detect(tmp_path)
     assert found.setup[0].endswith("install_requirements.py requirements/ci.txt")
-    assert "-e '.[test,yaml]'" in found.setup[1]
+    assert "-e '.[test,yaml,plotting,tests]'" in found.setup[1]
     assert "CI installs read from .github/workflows/tests.yml" in found.setup_reason
     assert "extras from CI" in found.setup_reason
 

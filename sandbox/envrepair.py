@@ -4,11 +4,11 @@ Setup fails in a few generic ways that a rule can fix without a human: a ``setup
 imports a module it never declares (numpy, Cython, six) fails with and without build
 isolation (the rule installs the module); a package whose every file was re-uploaded after
 the commit's era has no file old enough for the package cutoff (the rule installs that one
-package without the cutoff); a dependency whose metadata today's pip refuses (pip
-installs the older pip it names); a C extension and no compiler or Python headers in the
-image (Debian's build-essential, python3-dev); a build that runs a tool the image lacks
-(pkg-config, icu-config, npm, cmake...: the Debian package that has it). Then the step is
-retried.
+package without the cutoff); a dependency whose every old enough version has metadata
+today's pip refuses (a newer one, without the cutoff); a C extension and no compiler or
+Python headers in the image (Debian's build-essential, python3-dev); a build that runs a
+tool the image lacks (pkg-config, icu-config, npm, cmake...: the Debian package that has
+it). Then the step is retried.
 
 When no rule applies, an advisor (a model, from the agent) may propose commands, which
 run only if ``advised_argv`` allows them. Whatever was added is kept as a recipe in the
@@ -45,6 +45,7 @@ _MISSING = re.compile(r"No module named '?([\w.]+)'?")
 _NO_OLD_FILES = re.compile(
     r"\(from versions: none\)\s*\n.*?No matching distribution found for ([^\s]+)", re.S
 )
+_NO_CUTOFF = "env -u PIP_UPLOADED_PRIOR_TO python -m pip install"
 #: Repairs per environment build: a loop that keeps finding new missing modules is a sign
 #: the step needs a human (or a model).
 MAX_REPAIRS = 4
@@ -83,8 +84,11 @@ _NO_TOOL = re.compile(
     rf"|\b({_TOOL_NAMES}): (?:command )?not found"
 )
 _APT = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
-#: pip 24.1 and later refuse packages whose metadata older tools accepted, and say so.
-_OLD_METADATA = re.compile(r"has invalid metadata.*?Please use (pip<[\d.]+)", re.S)
+#: pip 24.1 and later refuse package versions whose metadata older tools accepted; when
+#: every version old enough for the cutoff is refused, a newer one is the way out.
+_OLD_METADATA = re.compile(
+    r"has invalid metadata.*No matching distribution found for ([^\s]+)", re.S
+)
 
 
 def repair_for(output: str, already: list[str]) -> str | None:
@@ -98,13 +102,15 @@ def repair_for(output: str, already: list[str]) -> str | None:
         command = f"{_APT} {_TOOLS[tool]}"
         if command not in already:
             return command
-    old_pip = _OLD_METADATA.search(output)
-    if old_pip:
-        command = f"python -m pip install -q {shlex.quote(old_pip.group(1))}"
+    refused = _OLD_METADATA.search(output)
+    if refused:
+        command = (
+            f"env -u PIP_UPLOADED_PRIOR_TO python -m pip install {shlex.quote(refused.group(1))}"
+        )
         if command not in already:
             return command
     for requirement in reversed(_NO_OLD_FILES.findall(output)):
-        command = f"env -u PIP_UPLOADED_PRIOR_TO python -m pip install {shlex.quote(requirement)}"
+        command = f"{_NO_CUTOFF} {shlex.quote(requirement)}"
         if command not in already:
             return command
     for name in reversed(_MISSING.findall(output)):
@@ -126,8 +132,9 @@ def repair_reason(output: str) -> str:
         return f"the build needs {next(g for g in tool.groups() if g)}"
     if _NO_HEADERS.search(output):
         return "no Python headers in the image"
-    if _OLD_METADATA.search(output):
-        return "a dependency's metadata is too old for today's pip"
+    refused = _OLD_METADATA.search(output)
+    if refused:
+        return f"today's pip refuses the metadata of every {refused.group(1)} old enough"
     old = _NO_OLD_FILES.findall(output)
     if old:
         return f"no file of {old[-1]} uploaded before the package cutoff"

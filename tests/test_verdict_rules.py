@@ -157,9 +157,10 @@ def test_setup_repair_rules():
     assert repair_for("error: subprocess-exited-with-error", []) is None
     metadata = (
         "WARNING: Ignoring version 2.8.0 of unyt since it has invalid metadata:\n"
-        "Expected matching RIGHT_PARENTHESIS\nPlease use pip<24.1 if you need to use this version."
+        "Expected matching RIGHT_PARENTHESIS\nPlease use pip<24.1 for this version.\n"
+        "ERROR: No matching distribution found for unyt\n"
     )
-    assert repair_for(metadata, []) == "python -m pip install -q 'pip<24.1'"
+    assert repair_for(metadata, []) == "env -u PIP_UPLOADED_PRIOR_TO python -m pip install unyt"
     compiler = "error: command 'x86_64-linux-gnu-g++' failed: No such file or directory"
     assert repair_for(compiler, []).endswith("--no-install-recommends build-essential")
     tools = (

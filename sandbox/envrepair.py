@@ -104,9 +104,7 @@ def repair_for(output: str, already: list[str]) -> str | None:
             return command
     refused = _OLD_METADATA.search(output)
     if refused:
-        command = (
-            f"env -u PIP_UPLOADED_PRIOR_TO python -m pip install {shlex.quote(refused.group(1))}"
-        )
+        command = f"{_NO_CUTOFF} {shlex.quote(refused.group(1))}"
         if command not in already:
             return command
     for requirement in reversed(_NO_OLD_FILES.findall(output)):

@@ -27,11 +27,20 @@ from pathlib import Path
 _HOLD = 0.9
 
 
+def _ran(counts: dict, expected: int) -> str:
+    """A suite that ran holds when it passes 90% of the dataset's count; when the dataset
+    counts none, when it passes some test and fails none (0 of 11 is not an environment)."""
+    passed = sum(counts.get(k, 0) for k in ("passed", "xfailed", "xpassed"))
+    failing = counts.get("failed", 0) + counts.get("error", 0)
+    if expected == 0:
+        return "holds" if passed and not failing else "runs, fewer tests pass"
+    return "holds" if passed >= _HOLD * expected else "runs, fewer tests pass"
+
+
 def classify(report: dict, expected: int) -> str:
     """One short class per outcome, generic enough to count across repositories."""
     if report.get("ok"):
-        passed = sum(report["counts"].get(k, 0) for k in ("passed", "xfailed", "xpassed"))
-        return "holds" if passed >= _HOLD * expected else "runs, fewer tests pass"
+        return _ran(report.get("counts", {}), expected)
     reason = report.get("reason", "")
     if "is not in" in reason and "fetch it first" in reason:
         return "no commit in mirror"
@@ -82,6 +91,9 @@ _SKIP = ("no mirror", "no commit in mirror")
 
 def _load(path: Path) -> dict[str, dict]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for row in rows:  # classes by today's rule, whatever the file was written with
+        if row["class"] in ("holds", "runs, fewer tests pass"):
+            row["class"] = _ran(row.get("counts", {}), row["expected"])
     return {r["instance_id"]: r for r in rows if r["class"] not in _SKIP}
 
 
@@ -151,7 +163,7 @@ def main() -> int:
         with args.out.open("a") as out:
             out.write(json.dumps(row) + "\n")
         print(f"{iid:50} {row['class']:28} {row.get('reason', '')[:90]}", flush=True)
-    rows = [r for r in done.values() if r["class"] not in _SKIP]
+    rows = list(_load(args.out).values()) if args.out.exists() else []
     classes = Counter(r["class"] for r in rows)
     held = classes.get("holds", 0)
     print(

@@ -253,7 +253,7 @@ def judge(
         return verdict(
             Status.SUSPECT,
             f"{summary}, but the patch looks written for the tests, not the bug "
-            f"({len(flags)} findings): read it before trusting it",
+            f"({len(flags)} finding{'s' if len(flags) != 1 else ''}): read it before trusting it",
             confirmation=confirmation,
             **parts,
         )

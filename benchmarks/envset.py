@@ -66,10 +66,14 @@ def check(verifix: str, mirror: Path, rev: str, timeout_s: int, via_verify: bool
             cmd = [verifix, "verify", str(clone), "--json", "-q"]
         else:
             cmd = [verifix, "env", "check", str(mirror), "--rev", rev, "--json", "-q"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+            stdout, stderr = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            proc.terminate()  # SIGTERM: verifix removes its containers on the way out
+            proc.communicate()
             return {"ok": False, "reason": f"timed out after {timeout_s}s"}
+        proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:

@@ -4,16 +4,7 @@ Search/replace blocks name a file and quote the lines to change, so an edit neve
 on line numbers the model cannot count. Matching forgives what models get wrong most
 (trailing whitespace, a uniformly shifted indentation), and a block that matches nothing,
 or more than one place, gets an error that quotes the nearest lines, so the next attempt
-can correct itself.
-
-    path/to/file.py
-    <<<<<<< SEARCH
-    lines as they are now
-    =======
-    lines as they should be
-    >>>>>>> REPLACE
-
-An empty SEARCH section creates a new file.
+can correct itself. ``FORMAT_HELP`` is what the prompts show the model: a complete block.
 """
 
 from __future__ import annotations
@@ -23,7 +14,20 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMAT_HELP = __doc__.split("\n\n", 2)[1] if __doc__ else ""
+#: The format as the model is taught it: a complete block that ``parse`` reads back.
+FORMAT_HELP = """\
+src/shapes.py
+<<<<<<< SEARCH
+def area(r):
+    return 3.14 * r * r
+=======
+def area(r):
+    return math.pi * r * r
+>>>>>>> REPLACE
+
+One block per change: the file's path on its own line, then the lines as they are now
+between SEARCH and =======, then the lines as they should be before REPLACE. An empty
+SEARCH section creates a new file."""
 
 _BLOCK = re.compile(
     r"^(?P<path>[^\n`]+?)[ \t]*\n(?:```[^\n]*\n)?"

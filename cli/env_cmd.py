@@ -10,8 +10,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
-from verifix.agent.envadvice import ModelAdvisor
-from verifix.agent.model import Budget, Model
 from verifix.sandbox import envcheck, environment, images, snapshot
 from verifix.sandbox.engine import LABEL, LABEL_KIND, LABEL_OWNER_PID, LABEL_SESSION, connect
 from verifix.sandbox.envrepair import load_recipe, recipe_path
@@ -30,7 +28,6 @@ from .common import (
     build_spec,
     cli_overrides,
 )
-from .fix_cmd import model_config_from
 from .output import ProgressLog, stdout
 
 env_app = typer.Typer(help="Inspect, build and prune environment images.", no_args_is_help=True)
@@ -180,6 +177,11 @@ def check(
     progress = ProgressLog(quiet or as_json)
     advisor = None
     if model:
+        from verifix.agent.envadvice import ModelAdvisor
+        from verifix.agent.model import Budget, Model
+
+        from .fix_cmd import model_config_from
+
         config_ = model_config_from({}, model, api_base, price_in, price_out, False)
         advisor = ModelAdvisor(Model(config_, Budget(max_cost)), progress)
     snap = snapshot.of_commit(repo, rev) if rev else snapshot.of_worktree(repo)

@@ -250,12 +250,18 @@ def refuse(command: str) -> str | None:
 
 
 def evidence(root: Path) -> dict[str, str]:
-    """The start of each file that says how the project is set up, within a budget."""
+    """The start of each file that says how the project is set up, within a budget.
+
+    It goes to a model, so only regular files inside the snapshot count: a symlink (of the
+    file or of a folder on its path) that leads out of it is never followed.
+    """
+    inside = root.resolve()
     found: dict[str, str] = {}
     total = 0
     for pattern in EVIDENCE_GLOBS:
         for path in sorted(root.glob(pattern)):
-            if not path.is_file() or path.is_symlink() or total >= _EVIDENCE_TOTAL:
+            real = path.resolve()
+            if inside not in real.parents or not real.is_file() or total >= _EVIDENCE_TOTAL:
                 continue
             text = path.read_text(encoding="utf-8", errors="replace")[:_EVIDENCE_EACH]
             found[path.relative_to(root).as_posix()] = text

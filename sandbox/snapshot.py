@@ -240,7 +240,7 @@ def _add_submodules(snap: Snapshot, repo: Path, tree: str, worktree: bool, depth
     """
     for path, commit in _gitlinks(repo, tree):
         sub = repo / path
-        prefix = "/".join(p for p in (snap_prefix(snap, repo), path) if p)
+        prefix = "/".join(p for p in (_prefix_in(snap, repo), path) if p)
         if not (sub / ".git").exists():
             snap.notes.append(
                 f"submodule {prefix} is not initialized, left out "
@@ -278,7 +278,7 @@ def _add_submodules(snap: Snapshot, repo: Path, tree: str, worktree: bool, depth
             _add_submodules(snap, sub, sub_tree, worktree, depth + 1)
 
 
-def snap_prefix(snap: Snapshot, repo: Path) -> str:
+def _prefix_in(snap: Snapshot, repo: Path) -> str:
     """Where ``repo`` (the snapshot's repo or one of its submodules) sits in the snapshot."""
     return repo.relative_to(snap.repo).as_posix() if repo != snap.repo else ""
 

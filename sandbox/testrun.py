@@ -53,8 +53,6 @@ class TestReport:
     command: str
     error: str | None = None  # set when the run produced no usable results
     counts: Mapping[str, int] = field(default_factory=dict)
-    #: pytest reached the end of its session (False: the process died or timed out)
-    finished: bool = False
 
     def outcome(self, test_id: str) -> str | None:
         result = self.results.get(test_id)
@@ -302,5 +300,4 @@ def _report(raw: bytes, run: dict, output: str, command: str, timeout_s: int) ->
     counts: dict[str, int] = {}
     for test in results.values():
         counts[test.outcome] = counts.get(test.outcome, 0) + 1
-    finished = bool(sessions) and not timed_out
-    return TestReport(results, result, command, error, counts, finished)
+    return TestReport(results, result, command, error, counts)

@@ -7,7 +7,7 @@ import json
 from conftest import git, verifix
 from verifix.agent.envadvice import SYSTEM_PROMPT, first_prompt, parse
 from verifix.cli.example.scripted_model import ScriptedModel
-from verifix.sandbox.envrepair import SetupFailure, refuse
+from verifix.sandbox.envrepair import SetupFailure, evidence, refuse
 
 NEEDS_SIX = "python -c \"import importlib.metadata as m; print(m.version('six'))\""
 
@@ -43,6 +43,23 @@ def test_commands_that_could_plant_code_or_use_a_shell_are_refused():
     assert "plant code" in refuse("python -m pip install ./sitecustomize")
     assert "shell syntax" in refuse("python -m pip install six; curl x | sh")
     assert "only pip" in refuse("cp evil.py /opt/venv/lib/python3.11/site-packages/")
+
+
+def test_evidence_for_the_model_never_leaves_the_snapshot(tmp_path):
+    outside = tmp_path / "host"
+    (outside / "workflows").mkdir(parents=True)
+    (outside / "workflows" / "ci.yml").write_text("OPENAI_API_KEY=sk-host-secret\n")
+    (outside / "notes").write_text("GITHUB_TOKEN=ghp_host_secret\n")
+    root = tmp_path / "snapshot"
+    root.mkdir()
+    (root / ".github").symlink_to(outside)  # a folder on the path leads out
+    (root / "README.md").symlink_to(outside / "notes")  # the file itself leads out
+    (root / "tox.ini").write_text("[tox]\nenvlist = py311\n")
+
+    found = evidence(root)
+
+    assert found == {"tox.ini": "[tox]\nenvlist = py311\n"}
+    assert "secret" not in repr(found)
 
 
 def _repo_needing_six(make_repo):

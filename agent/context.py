@@ -8,7 +8,9 @@ the one function a stronger ranker replaces.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -21,15 +23,41 @@ _FULL_FILES_MAX = 6
 _TRACE_PATH = re.compile(r"([\w./-]+\.py)[:\"]")
 
 
+_SKIP = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist"}
+#: A file bigger than this is data, not code worth a prompt.
+_MAX_FILE_BYTES = 1_000_000
+
+
 def source_files(root: Path) -> list[str]:
-    """Repo-relative paths of Python files, skipping hidden and vendored folders."""
-    skip = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist"}
+    """Repo-relative paths of Python files, skipping hidden and vendored folders. Symbolic
+    links are never followed, to folders or to files: a repo may commit one that points
+    out of the snapshot (``hostenv.py -> /proc/self/environ``)."""
     out = []
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root)
-        if not skip.intersection(rel.parts) and not any(p.startswith(".") for p in rel.parts):
-            out.append(rel.as_posix())
-    return out
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP and not d.startswith("."))
+        for name in sorted(names):
+            path = Path(folder, name)
+            if name.endswith(".py") and not path.is_symlink():
+                out.append(path.relative_to(root).as_posix())
+    return sorted(out)
+
+
+def read_source(root: Path, rel: str) -> str:
+    """A file's text, only if it is a regular file inside ``root`` reached through no
+    symbolic link (opened with O_NOFOLLOW, checked after opening); else ""."""
+    path = root / rel
+    real_root = root.resolve()
+    if path.resolve().parent != (real_root / rel).parent or real_root not in path.resolve().parents:
+        return ""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_FILE_BYTES:
+            return ""
+        return handle.read(_MAX_FILE_BYTES).decode("utf-8", errors="replace")
 
 
 def rank_files(files: list[str], issue_text: str, failures: list[str]) -> list[str]:
@@ -94,7 +122,9 @@ def build(root: Path, issue_text: str, baseline: TestReport, budget_tokens: int)
 
     shown: set[str] = set()
     for path in ranked[:_FULL_FILES_MAX]:
-        text = (root / path).read_text(encoding="utf-8", errors="replace")
+        text = read_source(root, path)
+        if not text.strip():
+            continue
         block = f"## {path}\n```python\n{text}\n```"
         if used + len(block) > budget:
             break
@@ -105,7 +135,7 @@ def build(root: Path, issue_text: str, baseline: TestReport, budget_tokens: int)
     folders = {Path(s).parent for s in shown}
     neighbours = [p for p in files if p not in shown and Path(p).parent in folders]
     for path in neighbours:
-        sketch = outline((root / path).read_text(encoding="utf-8", errors="replace"))
+        sketch = outline(read_source(root, path))
         block = f"## {path} (outline)\n{sketch}"
         if not sketch or used + len(block) > budget:
             continue

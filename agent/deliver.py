@@ -17,6 +17,7 @@ from pathlib import Path
 from verifix.sandbox.errors import UsageError
 
 from .issue import Issue
+from .redact import redact
 
 
 def _git(repo: Path, *args: str, stdin: str | None = None, env: dict | None = None) -> str:
@@ -87,7 +88,9 @@ def commit_to_branch(
         n += 1
         name = f"{base}-{n}"
     reference = issue.url or issue.title
-    message = f"Fix: {issue.title}\n\n{explanation}\n\nIssue: {reference}\nVerified by verifix.\n"
+    message = redact(
+        f"Fix: {issue.title}\n\n{explanation}\n\nIssue: {reference}\nVerified by verifix.\n"
+    )
     with tempfile.TemporaryDirectory(prefix="verifix-commit-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         _git(repo, "read-tree", head, env=env)

@@ -53,6 +53,7 @@ def parse(reply: str) -> list[Edit]:
     edits = []
     for match in _BLOCK.finditer(reply):
         path = match.group("path").strip().strip("`*").strip()
+        _check_path(path)
         edits.append(Edit(path, match.group("search"), match.group("replace")))
     if not edits:
         if "<<<<<<< SEARCH" in reply or ">>>>>>> REPLACE" in reply:
@@ -62,6 +63,17 @@ def parse(reply: str) -> list[Edit]:
             )
         raise EditError("the reply has no search/replace blocks: answer with at least one")
     return edits
+
+
+def _check_path(path: str) -> None:
+    """A block names a file inside the repository, the way git spells it: no absolute
+    path, no ``..``, nothing under ``.git``."""
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "~")) or ".." in parts or ".git" in parts or ":" in parts[0]:
+        raise EditError(
+            f"{path}: name files by their path inside the repository (like src/pkg/mod.py), "
+            "with no '..' and nothing under .git"
+        )
 
 
 def _normalize(line: str) -> str:
@@ -166,6 +178,8 @@ def read_files(root: Path, edits: list[Edit]) -> dict[str, str]:
         path = (root / edit.path).resolve()
         if root.resolve() not in path.parents:
             raise EditError(f"{edit.path}: outside the repository")
+        if (root / edit.path).is_symlink():
+            raise EditError(f"{edit.path} is a symbolic link: edit the file it points to")
         if path.is_file():
             out[edit.path] = path.read_text(encoding="utf-8", errors="replace")
     return out

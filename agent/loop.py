@@ -20,7 +20,7 @@ from verifix.sandbox.testrun import PASSING, TestReport
 from verifix.sandbox.verdict import Status, TestChange, Verdict
 from verifix.sandbox.verify import VerifySession
 
-from . import context, edits
+from . import context, edits, paths
 from .issue import Issue
 from .model import BudgetExhausted, Model, Reply
 
@@ -167,10 +167,15 @@ def feedback(attempt: Attempt) -> str:
     return "\n\n".join(parts)
 
 
-def propose(reply: str, root: Path, may_edit_tests: bool) -> tuple[str | None, str | None]:
+def propose(
+    reply: str, root: Path, may_edit_tests: bool, allowed: tuple[str, ...] = ()
+) -> tuple[str | None, str | None]:
     """Turn a reply into a patch, or an error for the model."""
     try:
         blocks = edits.parse(reply)
+        refusals = paths.refused({b.path for b in blocks}, allowed)
+        if refusals:
+            raise edits.EditError(paths.refusal_message(refusals))
         if not may_edit_tests:
             touched = sorted({b.path for b in blocks if TEST_PATH.search(b.path)})
             if touched:
@@ -207,11 +212,14 @@ def repair(
     may_edit_tests: bool = False,
     require_targets: bool = True,
     extra_context: str = "",
+    allowed: tuple[str, ...] = (),
 ) -> Outcome:
     """Run attempts until one is VERIFIED or a limit is hit.
 
     With ``require_targets`` False (``--no-repro`` on a green repo) there is nothing to turn
     from failing to passing, and an attempt is accepted when no test that passed breaks.
+    Edits to CI, hook, build and verifix files are refused unless ``allowed`` names them
+    (see ``paths``).
     """
     started = time.monotonic()
     root = session.snapshot.root
@@ -246,7 +254,7 @@ def repair(
             outcome.stopped = "cost limit"
             return outcome
         attempt = Attempt.from_reply(number, reply)
-        attempt.patch, attempt.error = propose(reply.text, root, may_edit_tests)
+        attempt.patch, attempt.error = propose(reply.text, root, may_edit_tests, allowed)
         if attempt.patch:
             progress(f"attempt {number}: checking the patch in the sandbox")
             attempt.verdict = verdict = session.check(attempt.patch)

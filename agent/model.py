@@ -1,10 +1,10 @@
 """Model calls through litellm, with a cost limit that holds.
 
-The limit is a promise: before each call the worst case of that call (the prompt's tokens
-plus the most the reply may cost) must fit in what is left; every call is charged, even
-one whose reply cannot be used; a reply that reports no usage is charged at its worst
-case; and a model whose price is unknown does not run unless the user names a price or
-explicitly accepts not knowing.
+The limit is a promise, kept by ``budget``: every request reserves its worst case before
+it is sent and is charged at most that, whatever usage comes back; and a model whose price
+is unknown does not run unless the user names a price or explicitly accepts not knowing.
+Everything sent passes through ``redact`` first: a secret that reached a message (from a
+file, an issue, a log) is not sent on.
 
 litellm is imported on first use: it takes about two seconds, and ``verifix --help`` must
 not pay for it.
@@ -13,6 +13,7 @@ not pay for it.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -21,6 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from verifix.sandbox.errors import UsageError, VerifixError
+
+from .budget import Budget, BudgetExhausted, charged_tokens, prompt_bound
+from .redact import redact
+
+__all__ = ["Budget", "BudgetExhausted", "Model", "ModelConfig", "ModelError", "Reply"]
 
 #: Retried with backoff; everything else ends the run at once.
 _TRANSIENT = (
@@ -31,7 +37,19 @@ _TRANSIENT = (
     "InternalServerError",
     "BadGatewayError",
 )
-_RETRIES = 3
+#: Failures after which the provider may have run the request: charged at its worst case.
+_MAYBE_RAN = (
+    "APIConnectionError",
+    "Timeout",
+    "ServiceUnavailableError",
+    "InternalServerError",
+    "BadGatewayError",
+)
+_RETRIES = 6
+#: Longest single wait, and longest total wait, for a provider that keeps saying "later":
+#: enough to outlast a minute or two of rate limiting, never an unbounded hang.
+_MAX_DELAY_S = 120.0
+_MAX_WAITING_S = 300.0
 #: Assumed for models litellm does not know (most local models offer at least this).
 _DEFAULT_WINDOW = 16000
 _MAX_CONTEXT_TOKENS = 30000
@@ -39,10 +57,6 @@ _MAX_CONTEXT_TOKENS = 30000
 
 class ModelError(VerifixError):
     """The model provider failed (unreachable, refused, bad request): exit code 3."""
-
-
-class BudgetExhausted(Exception):
-    """The next call could cost more than is left of --max-cost; the loop stops cleanly."""
 
 
 @dataclass(frozen=True)
@@ -55,18 +69,6 @@ class ModelConfig:
     price_out: float | None = None
     accept_unknown_cost: bool = False
     request_timeout_s: float = 300.0
-
-
-@dataclass
-class Budget:
-    max_cost: float
-    spent: float = 0.0
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def left(self) -> float:
-        return self.max_cost - self.spent
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class Model:
     config: ModelConfig
     budget: Budget
     sleep: Callable[[float], None] = time.sleep
+    #: ``time.monotonic()`` past which no retry waits (the run's --timeout).
+    deadline: float | None = None
     _prices: tuple[float, float] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -113,18 +117,11 @@ class Model:
             ) from exc
 
     def _lookup_prices(self) -> tuple[float, float] | None:
+        """USD per token: the configured prices, else litellm's."""
         if self.config.price_in is not None and self.config.price_out is not None:
             return self.config.price_in / 1e6, self.config.price_out / 1e6
-        litellm = _litellm()
-
-        try:
-            info = litellm.get_model_info(self.config.model)
-        except Exception:  # litellm raises a bare Exception for unmapped models
-            return None
-        price_in, price_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-        if price_in is None or price_out is None:
-            return None
-        return float(price_in), float(price_out)
+        known = known_prices(self.config.model)
+        return (known[0] / 1e6, known[1] / 1e6) if known else None
 
     def _check_key(self) -> None:
         """Fail before any container starts when the provider's key is not set."""
@@ -156,63 +153,122 @@ class Model:
             pass
         return max(2000, min(window // 4, _MAX_CONTEXT_TOKENS))
 
-    def worst_case(self, messages: list[dict[str, str]]) -> float:
-        if self._prices is None:
-            return 0.0
-        litellm = _litellm()
-
+    def _count(self, messages: list[dict[str, str]] | None = None, text: str = "") -> int:
+        """Tokens by litellm's tokenizer for this model; without one, a generous guess
+        for a prompt (2 characters a token) and a modest one for a reply (4)."""
         try:
-            prompt = litellm.token_counter(model=self.config.model, messages=messages)
+            if messages is not None:
+                return int(_litellm().token_counter(model=self.config.model, messages=messages))
+            return int(_litellm().token_counter(model=self.config.model, text=text))
         except Exception:
-            prompt = sum(len(m["content"]) for m in messages) // 2  # generous: ~2 chars/token
-        return prompt * self._prices[0] + self.config.max_output_tokens * self._prices[1]
+            if messages is not None:
+                return sum(len(m["content"]) for m in messages) // 2 + 8 * len(messages)
+            return len(text) // 4
+
+    def _cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        if self._prices is None:
+            return 0.0  # only with --accept-unknown-cost
+        return prompt_tokens * self._prices[0] + completion_tokens * self._prices[1]
+
+    def worst_case(self, messages: list[dict[str, str]]) -> float:
+        """The most one request with these messages may be charged."""
+        bound = prompt_bound(self._count(messages))
+        return self._cost(bound, self.config.max_output_tokens)
 
     def complete(self, messages: list[dict[str, str]]) -> Reply:
-        """One chat completion, charged to the budget whatever comes back."""
-        estimate = self.worst_case(messages)
-        if self.budget.spent + estimate > self.budget.max_cost:
-            raise BudgetExhausted(
-                f"the next call could cost ${estimate:.4f}, and ${self.budget.left():.4f} "
-                f"of --max-cost ${self.budget.max_cost:.2f} is left"
-            )
+        """One chat completion, retried when the provider says "later"; every request
+        sent reserves its worst case first and is charged at most that (see budget)."""
+        messages = [{**m, "content": redact(m["content"])} for m in messages]
+        counted = self._count(messages)
+        bound = prompt_bound(counted)
+        max_tokens = self.config.max_output_tokens
+        worst = self._cost(bound, max_tokens)
         started = time.monotonic()
-        response = self._call_with_retries(messages)
-        self.budget.calls += 1
-        text, prompt_tokens, completion_tokens = _read(response)
-        if prompt_tokens is None or completion_tokens is None or self._prices is None:
-            cost = estimate  # no usage reported: charge the worst case, never less
-            prompt_tokens = prompt_tokens or 0
-            completion_tokens = completion_tokens or 0
-        else:
-            cost = prompt_tokens * self._prices[0] + completion_tokens * self._prices[1]
-        self.budget.spent += cost
-        self.budget.prompt_tokens += prompt_tokens
-        self.budget.completion_tokens += completion_tokens
-        return Reply(text, prompt_tokens, completion_tokens, cost, time.monotonic() - started)
+        waited = 0.0
+        for attempt in range(_RETRIES + 1):
+            self.budget.reserve(worst)
+            try:
+                response = self._send(messages, max_tokens)
+            except Exception as exc:
+                name = type(exc).__name__
+                self.budget.settle(worst, worst if name in _MAYBE_RAN else 0.0)
+                if name not in _TRANSIENT or attempt == _RETRIES:
+                    raise ModelError(_explain(self.config, exc)) from exc
+                delay = _delay(exc, attempt)
+                if waited + delay > _MAX_WAITING_S or self._past_deadline(delay):
+                    raise ModelError(
+                        f"{_explain(self.config, exc)}; gave up after {attempt + 1} tries and "
+                        f"{waited:.0f}s of waiting"
+                    ) from exc
+                self.sleep(delay)
+                waited += delay
+                continue
+            text, reported_prompt, reported_completion = _read(response)
+            prompt_tokens = charged_tokens(reported_prompt, counted, bound)
+            completion_tokens = charged_tokens(
+                reported_completion, self._count(text=text), max_tokens
+            )
+            if (reported_prompt or 0) > bound or (reported_completion or 0) > max_tokens:
+                self.budget.clamped += 1
+            cost = self.budget.settle(
+                worst, self._cost(prompt_tokens, completion_tokens), prompt_tokens,
+                completion_tokens,
+            )
+            return Reply(text, prompt_tokens, completion_tokens, cost, time.monotonic() - started)
+        raise AssertionError("unreachable")
 
-    def _call_with_retries(self, messages: list[dict[str, str]]) -> Any:
-        litellm = _litellm()
+    def _past_deadline(self, delay: float) -> bool:
+        return self.deadline is not None and time.monotonic() + delay > self.deadline
 
+    def _send(self, messages: list[dict[str, str]], max_tokens: int) -> Any:
+        """One request; litellm's own retries are off, so every request sent is seen here."""
         kwargs: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
-            "max_tokens": self.config.max_output_tokens,
+            "max_tokens": max_tokens,
             "timeout": self.config.request_timeout_s,
             "num_retries": 0,
+            "max_retries": 0,
         }
         if self.config.api_base:
             kwargs["api_base"] = self.config.api_base
-            kwargs.setdefault("api_key", os.environ.get("VERIFIX_API_KEY") or "none")
-        for attempt in range(_RETRIES + 1):
-            try:
-                return litellm.completion(**kwargs)
-            except Exception as exc:
-                name = type(exc).__name__
-                if name in _TRANSIENT and attempt < _RETRIES:
-                    self.sleep(min(30.0, 2.0**attempt))
-                    continue
-                raise ModelError(_explain(self.config, exc)) from exc
-        raise AssertionError("unreachable")
+            kwargs["api_key"] = os.environ.get("VERIFIX_API_KEY") or "none"
+        return _litellm().completion(**kwargs)
+
+
+def _delay(exc: Exception, attempt: int) -> float:
+    """The provider's Retry-After when it sends one, else exponential backoff; jittered so
+    that parallel runs do not retry in step."""
+    after = _retry_after(exc)
+    if after is not None:
+        return min(after, _MAX_DELAY_S) * random.uniform(1.0, 1.1)
+    return min(2.0**attempt, 60.0) * random.uniform(0.5, 1.0)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(exc, "headers", None)
+    response = getattr(exc, "response", None)
+    if not headers and response is not None:
+        headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from model providers, and backoff is safe
+
+
+def known_prices(model: str) -> tuple[float, float] | None:
+    """litellm's prices for ``model`` in USD per million tokens (in, out), or None."""
+    try:
+        info = _litellm().get_model_info(model)
+    except Exception:  # litellm raises a bare Exception for unmapped models
+        return None
+    price_in, price_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if price_in is None or price_out is None:
+        return None
+    return float(price_in) * 1e6, float(price_out) * 1e6
 
 
 def _litellm() -> Any:

@@ -19,6 +19,7 @@ from verifix.sandbox.errors import UsageError
 from .issue import Issue
 from .loop import Attempt, Outcome
 from .model import Model
+from .redact import redact_data
 from .repro import Reproduction
 
 SCHEMA = "verifix.run/1"
@@ -54,6 +55,7 @@ def build(
             "calls": model.budget.calls,
             "prompt_tokens": model.budget.prompt_tokens,
             "completion_tokens": model.budget.completion_tokens,
+            "usage_clamped": model.budget.clamped,
         },
         "attempts": attempts,
         "messages": outcome.messages,
@@ -103,12 +105,14 @@ def exclude_verifix_dir(repo: Path) -> None:
 
 
 def write(repo: Path, record: dict[str, Any]) -> Path:
+    """The record as JSON under .verifix/runs, with every secret it may hold redacted (a
+    test log or a model reply can carry one)."""
     exclude_verifix_dir(repo)
     folder = repo / RUNS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     stamp = record["started"].replace(":", "").replace("-", "").split("+")[0]
     path = folder / f"{stamp}.json"
-    path.write_text(json.dumps(record, indent=1))
+    path.write_text(json.dumps(redact_data(record), indent=1))
     return path
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from verifix.sandbox.verify import VerifySession
 
-from . import context, edits
+from . import context, edits, paths
 from .issue import Issue
 from .loop import TEST_PATH, Attempt, Limits, Progress, trim
 from .model import BudgetExhausted, Model
@@ -107,11 +107,15 @@ def reproduce(
         failing: list[str] = []
         try:
             blocks = edits.parse(reply.text)
-            outside = sorted({b.path for b in blocks if not TEST_PATH.search(b.path)})
+            named = {b.path for b in blocks}
+            outside = sorted(p for p in named if not TEST_PATH.search(paths.normalize(p)))
             if outside:
                 raise edits.EditError(
                     f"only test files may be written now, not {', '.join(outside)}"
                 )
+            refusals = paths.refused(named)
+            if refusals:
+                raise edits.EditError(paths.refusal_message(refusals))
             before = edits.read_files(root, blocks)
             after = edits.apply(before, blocks)
             attempt.patch = edits.unified_diff(before, after)

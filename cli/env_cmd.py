@@ -179,11 +179,12 @@ def check(
     if model:
         from verifix.agent.envadvice import ModelAdvisor
         from verifix.agent.model import Budget, Model
+        from verifix.agent.settings import Flags
 
-        from .fix_cmd import model_config_from
+        from .fix_cmd import resolve_model
 
-        config_ = model_config_from({}, model, api_base, price_in, price_out, False)
-        advisor = ModelAdvisor(Model(config_, Budget(max_cost)), progress)
+        chosen = resolve_model(None, Flags(model, api_base, price_in, price_out, max_cost=max_cost))
+        advisor = ModelAdvisor(Model(chosen.config, Budget(chosen.max_cost)), progress)
     snap = snapshot.of_commit(repo, rev) if rev else snapshot.of_worktree(repo)
     with snap:
         spec = build_spec(snap, config, overrides)

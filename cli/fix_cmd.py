@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
-from verifix.agent import deliver, github, record
+from verifix.agent import deliver, github, record, settings
 from verifix.agent import issue as issues
 from verifix.agent.envadvice import ModelAdvisor
 from verifix.agent.loop import Attempt, Limits, Outcome, repair
-from verifix.agent.model import Budget, Model, ModelConfig
+from verifix.agent.model import Budget, Model, known_prices
 from verifix.agent.repro import Reproduction, reproduce
 from verifix.sandbox import environment, snapshot
-from verifix.sandbox.config import CONFIG_FILE
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError, VerifixError
 from verifix.sandbox.snapshot import repo_root
-from verifix.sandbox.tomlfile import read_table
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
@@ -35,52 +33,16 @@ MODEL_PANEL = "Model"
 LIMITS_PANEL = "Limits"
 
 
-#: ``[model]`` in .verifix.toml: the settings a repo can pin for ``fix``.
-_MODEL_KEYS = {
-    "name": str,
-    "api_base": str,
-    "price_in": (int, float),
-    "price_out": (int, float),
-    "max_cost": (int, float),
-    "max_attempts": int,
-}
-
-
 def origin_ok(repo: Path, ref: github.IssueRef | None) -> bool:
     """Whether ``repo`` is a checkout of the issue's repository (then work in it)."""
     return ref is not None and github.origin_matches(repo, ref)
 
 
-def repo_model_settings(repo: Path) -> dict[str, Any]:
-    """The ``[model]`` table of the repo's .verifix.toml (flags and variables beat it)."""
-    return read_table(repo_root(repo) / CONFIG_FILE, "model", _MODEL_KEYS)
-
-
-def model_config_from(
-    file: dict[str, Any],
-    model: str | None,
-    api_base: str | None,
-    price_in: float | None,
-    price_out: float | None,
-    accept_unknown_cost: bool,
-) -> ModelConfig:
-    name = model or os.environ.get("VERIFIX_MODEL") or file.get("name")
-    if not name:
-        raise UsageError(
-            "no model configured: pass --model (any litellm model string, e.g. "
-            "openai/gpt-4o-mini), set VERIFIX_MODEL, or name it in .verifix.toml [model]"
-        )
-    price_in = price_in if price_in is not None else file.get("price_in")
-    price_out = price_out if price_out is not None else file.get("price_out")
-    if (price_in is None) != (price_out is None):
-        raise UsageError("--price-in and --price-out go together")
-    return ModelConfig(
-        model=name,
-        api_base=api_base or os.environ.get("VERIFIX_API_BASE") or file.get("api_base"),
-        price_in=price_in,
-        price_out=price_out,
-        accept_unknown_cost=accept_unknown_cost,
-    )
+def resolve_model(repo: Path | None, flags: settings.Flags) -> settings.Resolved:
+    """The run's model and limits: the user's settings, and the repo's where it may set
+    them (``repo`` None: a repository verifix has not checked out yet, so none)."""
+    table = settings.repo_model_table(repo_root(repo)) if repo is not None else {}
+    return settings.resolve(flags, table, known_prices)
 
 
 def fix(
@@ -159,6 +121,14 @@ def fix(
         bool,
         typer.Option("--commit", help="Commit it on a new branch verifix/... (no checkout)."),
     ] = False,
+    allow_path: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-path",
+            help="Let the model edit files matching this glob that are refused by default "
+            "(CI, hooks, build scripts, .verifix.toml); repeatable.",
+        ),
+    ] = None,
     no_repro: Annotated[
         bool,
         typer.Option("--no-repro", help="On a green repo, accept a patch that breaks nothing."),
@@ -258,16 +228,13 @@ def fix(
         the_issue = (
             issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
         )
-    file = repo_model_settings(repo) if not from_github or origin_ok(repo, ref) else {}
-    max_cost = max_cost if max_cost is not None else float(file.get("max_cost", 1.0))
-    max_attempts = max_attempts if max_attempts is not None else file.get("max_attempts", 5)
-    if max_cost <= 0 or max_attempts < 1:
-        raise UsageError("--max-cost must be above 0 and --max-attempts at least 1")
-    # Everything the model needs is checked before any container starts.
-    model_config = model_config_from(
-        file, model, api_base, price_in, price_out, accept_unknown_cost
+    flags = settings.Flags(
+        model, api_base, price_in, price_out, accept_unknown_cost, max_cost, max_attempts
     )
-    llm = Model(model_config, Budget(max_cost))
+    # Everything the model needs is checked before any container starts.
+    chosen = resolve_model(repo if not from_github or origin_ok(repo, ref) else None, flags)
+    max_attempts = chosen.max_attempts
+    llm = Model(chosen.config, Budget(chosen.max_cost), deadline=time.monotonic() + timeout)
     progress: Callable[[str], None] = ProgressLog(quiet)
     hub = github.GitHub(github_api_url) if ref is not None else None
     board: ProgressComment | None = None
@@ -295,6 +262,7 @@ def fix(
             config,
             progress,
             reproduce_first=not no_repro,
+            allowed=tuple(allow_path or ()),
         )
     except (VerifixError, KeyboardInterrupt) as exc:
         if board is not None:  # a progress comment must not say "working" forever
@@ -425,6 +393,7 @@ def run_fix(
     progress: Callable[[str], None],
     *,
     reproduce_first: bool = True,
+    allowed: tuple[str, ...] = (),
 ) -> FixRun:
     """Snapshot, environment, baseline, a reproduction test when nothing fails, the loop,
     and the run record: ``fix`` and ``demo``."""
@@ -449,10 +418,18 @@ def run_fix(
                 )
             green = not checks.targets and not any(r.failed for r in baseline.results.values())
             if not green:
-                outcome = repair(the_issue, session, llm, limits, progress)
+                outcome = repair(the_issue, session, llm, limits, progress, allowed=allowed)
             elif not reproduce_first:
                 progress("nothing fails and --no-repro: accepting a patch that breaks nothing")
-                outcome = repair(the_issue, session, llm, limits, progress, require_targets=False)
+                outcome = repair(
+                    the_issue,
+                    session,
+                    llm,
+                    limits,
+                    progress,
+                    require_targets=False,
+                    allowed=allowed,
+                )
             else:
                 progress("nothing fails on the base tree: reproducing the issue as a test first")
                 repro = reproduce(the_issue, session, llm, limits, progress)
@@ -467,6 +444,7 @@ def run_fix(
                     limits,
                     progress,
                     extra_context=_REPRO_CONTEXT.format(patch=repro.patch),
+                    allowed=allowed,
                 )
         run = record.build(
             the_issue,

@@ -10,20 +10,20 @@ from typing import Annotated, Any
 
 import typer
 from verifix.agent import deliver, hooks, record
+from verifix.agent import settings as model_settings
 from verifix.agent.issue import Issue
 from verifix.agent.loop import Limits, repair
 from verifix.agent.model import Budget, Model
 from verifix.sandbox import environment, snapshot
-from verifix.sandbox.config import CONFIG_FILE
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.snapshot import Snapshot, repo_root
-from verifix.sandbox.tomlfile import read_table
+from verifix.sandbox.tomlfile import read_repo_table
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
 from .common import build_spec
-from .fix_cmd import model_config_from, repo_model_settings
+from .fix_cmd import resolve_model
 from .output import ProgressLog, stderr
 
 hook_app = typer.Typer(
@@ -53,7 +53,12 @@ _DEFAULTS: dict[str, Any] = {
 
 
 def _settings(repo: Path) -> dict[str, Any]:
-    return {**_DEFAULTS, **read_table(repo / CONFIG_FILE, "hook", _HOOK_KEYS)}
+    """``[hook]`` over the defaults; the repository may lower the limits, not raise them."""
+    table = read_repo_table(repo, "hook", _HOOK_KEYS)
+    merged = {**_DEFAULTS, **table}
+    for limit in ("max_cost", "max_attempts"):
+        merged[limit] = min(merged[limit], _DEFAULTS[limit])
+    return merged
 
 
 @hook_app.command("install")
@@ -145,22 +150,22 @@ def _check(repo: Path, snap: Snapshot, label: str, settings: dict, progress: Pro
         stderr.print(f"verifix: {len(failing)} tests fail on {label}:")
         for test_id in failing[:20]:
             stderr.print(f"  {test_id}")
-        file = repo_model_settings(repo)
-        named = os.environ.get("VERIFIX_MODEL") or file.get("name")
+        named = model_settings.model_named(model_settings.repo_model_table(repo))
         if not settings["fix"] or not named:
             why = "fixes are off in [hook]" if not settings["fix"] else "no model is configured"
             stderr.print(f"({why}; nothing was sent to a model)")
             stderr.print(_BYPASS)
             return exit_codes.NOT_VERIFIED
-        llm = Model(
-            model_config_from(file, None, None, None, None, False),
-            Budget(float(settings["max_cost"])),
+        flags = model_settings.Flags(
+            max_cost=float(settings["max_cost"]), max_attempts=int(settings["max_attempts"])
         )
+        chosen = resolve_model(repo, flags)
+        llm = Model(chosen.config, Budget(chosen.max_cost))
         messages = "\n".join(
             f"- {r.id}: {r.message[-500:]}" for r in baseline.results.values() if r.failed
         )
         issue = Issue(title=f"Tests fail on {label}", body=f"These tests fail:\n{messages}")
-        outcome = repair(issue, session, llm, Limits(int(settings["max_attempts"]), 900), progress)
+        outcome = repair(issue, session, llm, Limits(chosen.max_attempts, 900), progress)
     winner = outcome.verified
     if winner is None or not winner.patch:
         stderr.print(f"verifix: no verified fix within the limits ({outcome.stopped}).")

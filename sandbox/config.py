@@ -17,9 +17,10 @@ from typing import Any
 
 from .detect import Detected
 from .errors import UsageError
-from .tomlfile import read_toml
+from .tomlfile import CONFIG_FILE, nearest, read_toml
 
-CONFIG_FILE = ".verifix.toml"
+#: The tables a repository's .verifix.toml (or [tool.verifix]) may hold.
+TABLES = ("sandbox", "hook", "model", "agent")
 SECTION = "sandbox"
 
 #: Every key a user may set, with its type; ``python`` and ``image`` may be empty (detect).
@@ -122,7 +123,9 @@ class EnvSpec:
 def _check(name: str, value: Any, where: str) -> Any:
     if name not in KEYS:
         known = ", ".join(KEYS)
-        raise UsageError(f"unknown setting '{name}' in {where}; known settings: {known}")
+        raise UsageError(
+            f"unknown setting '{name}' in {where}{nearest(name, KEYS)} (known: {known})"
+        )
     expected = KEYS[name]
     if expected is float and isinstance(value, int):
         value = float(value)
@@ -159,22 +162,31 @@ def _check(name: str, value: Any, where: str) -> Any:
     return value
 
 
+def _known_tables(data: dict[str, Any], where: str) -> None:
+    for name in data:
+        if name not in TABLES:
+            raise UsageError(
+                f"unknown table [{name}] in {where}{nearest(name, TABLES)} "
+                f"(known: {', '.join(TABLES)})"
+            )
+
+
 def read_repo_config(root: Path) -> list[tuple[str, dict[str, Any]]]:
     """The repo's own settings: ``[tool.verifix.sandbox]`` in pyproject.toml, then
     ``[sandbox]`` in .verifix.toml (later wins)."""
     layers: list[tuple[str, dict[str, Any]]] = []
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
-        section = read_toml(pyproject).get("tool", {}).get("verifix", {}).get(SECTION)
+        tables = read_toml(pyproject).get("tool", {}).get("verifix", {})
+        _known_tables(tables, "pyproject.toml [tool.verifix]")
+        section = tables.get(SECTION)
         if section:
             where = "pyproject.toml [tool.verifix.sandbox]"
             layers.append((where, {k: _check(k, v, where) for k, v in section.items()}))
     config = root / CONFIG_FILE
     if config.is_file():
         data = read_toml(config)
-        unknown = set(data) - {SECTION, "hook", "model", "agent"}
-        if unknown:
-            raise UsageError(f"unknown section {sorted(unknown)} in {CONFIG_FILE}; use [{SECTION}]")
+        _known_tables(data, CONFIG_FILE)
         where = f"{CONFIG_FILE} [{SECTION}]"
         layers.append((where, {k: _check(k, v, where) for k, v in data.get(SECTION, {}).items()}))
     return layers

@@ -16,8 +16,10 @@ from typing import Any
 
 
 class ScriptedModel:
-    """Replies are strings, or dicts: ``{"status": 500}`` for an error, ``{"text": ...,
-    "usage": False}`` for a reply that reports no usage, ``"delay": seconds`` to answer late."""
+    """Replies are strings, or dicts: ``{"status": 500}`` for an error (with ``"headers"``
+    to send, such as Retry-After), ``{"text": ..., "usage": False}`` for a reply that
+    reports no usage, ``"usage": {"prompt_tokens": ..., "completion_tokens": ...}`` for
+    whatever usage a provider might claim, ``"delay": seconds`` to answer late."""
 
     def __init__(self, replies: list[Any], prompt_tokens: int = 1000, completion_tokens: int = 200):
         self.replies = list(replies)
@@ -37,7 +39,8 @@ class ScriptedModel:
                 if isinstance(reply, dict) and reply.get("delay"):
                     time.sleep(reply["delay"])
                 if isinstance(reply, dict) and "status" in reply:
-                    self._send(reply["status"], {"error": {"message": "scripted failure"}})
+                    error = {"error": {"message": "scripted failure"}}
+                    self._send(reply["status"], error, reply.get("headers", {}))
                     return
                 text = reply["text"] if isinstance(reply, dict) else reply
                 payload: dict[str, Any] = {
@@ -53,7 +56,10 @@ class ScriptedModel:
                         }
                     ],
                 }
-                if not (isinstance(reply, dict) and reply.get("usage") is False):
+                claimed = reply.get("usage") if isinstance(reply, dict) else None
+                if isinstance(claimed, dict):
+                    payload["usage"] = {**claimed, "total_tokens": sum(claimed.values())}
+                elif claimed is not False:
                     payload["usage"] = {
                         "prompt_tokens": owner.prompt_tokens,
                         "completion_tokens": owner.completion_tokens,
@@ -61,9 +67,11 @@ class ScriptedModel:
                     }
                 self._send(200, payload)
 
-            def _send(self, status: int, payload: dict) -> None:
+            def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

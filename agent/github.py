@@ -1,17 +1,23 @@
 """Issues from GitHub: references, the REST API (paged), and what of a thread to trust.
 
-Only the standard library talks to the API: a few GETs with a token do not justify a
-client library. The token stays on this machine: it is sent to the API and nowhere else.
+Only the standard library talks to the API: a dozen endpoints, paging and a bounded retry
+do not justify a client library and its dependencies. The token stays on this machine: it
+is sent to the API, and by git to the host the API says the repository is cloned from, and
+nowhere else.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import subprocess
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,10 +27,16 @@ from verifix.sandbox.errors import UsageError, VerifixError
 from verifix.sandbox.verdict import Verdict
 
 from .issue import Comment, Issue
+from .redact import redact
 
 DEFAULT_API = "https://api.github.com"
-#: Authors whose comments are read by default: people with a say in the repository.
-TRUSTED = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+#: Roles (the collaborator-permission API's) that may start a run and whose comments are
+#: read: ``author_association`` says how someone relates to a repo, not what they may do.
+WRITERS = frozenset({"admin", "maintain", "write"})
+#: Tries per API call, and the most time spent waiting between them (seconds).
+ATTEMPTS, PATIENCE = 5, 60.0
+#: GitHub's advice when a secondary rate limit comes without a Retry-After header.
+SECONDARY_WAIT = 60.0
 
 _URL = re.compile(
     r"^https?://(?P<host>[^/]+)/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)/issues/(?P<n>\d+)/?$"
@@ -46,6 +58,37 @@ class IssueRef:
 
     def __str__(self) -> str:
         return f"{self.owner}/{self.repo}#{self.number}"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """The moment a run was asked for, and the issue's title and body as they read then
+    (from the event that asked, when there is one): nothing later is read."""
+
+    at: datetime
+    title: str | None = None
+    body: str | None = None
+
+
+def event_trigger(path: Path, ref: IssueRef) -> Trigger | None:
+    """The trigger in a GitHub Actions event payload, when the event is about ``ref``.
+
+    A comment event's moment is the comment's; an issue event's (labeled, say) is the
+    issue's ``updated_at``, which the labeling itself and every earlier comment moved.
+    """
+    try:
+        event = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the GitHub event at {path}: {exc}") from None
+    issue = event.get("issue") or {}
+    named = ((event.get("repository") or {}).get("full_name") or "").lower()
+    if issue.get("number") != ref.number or named != f"{ref.owner}/{ref.repo}".lower():
+        return None
+    item = event.get("comment") or issue
+    stamps = [item.get("created_at"), item.get("updated_at")]
+    if not any(stamps):
+        return None
+    return Trigger(max(_when(stamp) for stamp in stamps), issue.get("title"), issue.get("body"))
 
 
 def looks_like_reference(text: str) -> bool:
@@ -83,11 +126,27 @@ def _origin(repo: Path) -> tuple[str, str] | None:
 
 
 class GitHub:
-    """A minimal REST client: GETs, pages, and errors explained in one line."""
+    """A minimal REST client: requests retried within bounds, pages, and errors explained
+    in one line.
 
-    def __init__(self, api_url: str | None = None, token: str | None = None) -> None:
+    ``event`` is the GitHub Actions event that started the run (default: the runner's
+    GITHUB_EVENT_PATH); ``sleep`` is how retries wait (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        api_url: str | None = None,
+        token: str | None = None,
+        *,
+        event: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.api = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API).rstrip("/")
         self.token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        path = event or os.environ.get("GITHUB_EVENT_PATH")
+        self.event = Path(path) if path else None
+        self.sleep = sleep
+        self._repositories: dict[tuple[str, str], dict[str, Any]] = {}
 
     def _get(self, path: str) -> tuple[Any, str]:
         return self._request("GET", path)
@@ -95,6 +154,10 @@ class GitHub:
     def _request(
         self, method: str, path: str, payload: dict[str, Any] | None = None
     ) -> tuple[Any, str]:
+        """One call, tried again after a 5xx or a secondary rate limit: at most ATTEMPTS
+        tries and PATIENCE seconds of waiting, Retry-After honored. Every method is
+        retried, as GitHub's own clients do: a refused request was not carried out, and a
+        5xx rarely was."""
         request = urllib.request.Request(
             self.api + path,
             data=json.dumps(payload).encode() if payload is not None else None,
@@ -107,17 +170,31 @@ class GitHub:
                 **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
             },
         )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.load(response), response.headers.get("Link", "")
-        except urllib.error.HTTPError as exc:
-            raise self._explain(exc, path) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise GitHubError(f"cannot reach the GitHub API at {self.api}: {reason}") from None
+        attempt, waited = 1, 0.0
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return json.load(response), response.headers.get("Link", "")
+            except urllib.error.HTTPError as exc:
+                delay = _retry_delay(exc, attempt)
+                if delay is None or attempt == ATTEMPTS or waited + delay > PATIENCE:
+                    raise self._explain(exc, path, attempt, delay) from None
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise GitHubError(f"cannot reach the GitHub API at {self.api}: {reason}") from None
+            self.sleep(delay)
+            attempt, waited = attempt + 1, waited + delay
 
-    def _explain(self, exc: urllib.error.HTTPError, path: str) -> VerifixError:
+    def _explain(
+        self, exc: urllib.error.HTTPError, path: str, attempts: int, delay: float | None
+    ) -> VerifixError:
         remaining = exc.headers.get("X-RateLimit-Remaining")
+        tries = f" ({attempts} tries)" if attempts > 1 else ""
+        if delay is not None and exc.code < 500:
+            return GitHubError(
+                f"GitHub's secondary rate limit asks to wait {delay:.0f}s before {path}"
+                f"{tries}: try again later"
+            )
         if exc.code in (403, 429) and remaining == "0":
             reset = exc.headers.get("X-RateLimit-Reset", "")
             when = (
@@ -132,7 +209,7 @@ class GitHub:
             return UsageError(f"not found on GitHub: {path}{hint}")
         if exc.code in (401, 403):
             return UsageError(f"GitHub refused {path} ({exc.code}): check GITHUB_TOKEN's access")
-        return GitHubError(f"GitHub answered {exc.code} for {path}")
+        return GitHubError(f"GitHub answered {exc.code} for {path}{tries}")
 
     def _pages(self, path: str) -> list[Any]:
         items: list[Any] = []
@@ -145,27 +222,42 @@ class GitHub:
         return items
 
     def repository(self, ref: IssueRef) -> dict[str, Any]:
-        return self._get(f"/repos/{ref.owner}/{ref.repo}")[0]
+        key = (ref.owner, ref.repo)
+        if key not in self._repositories:
+            self._repositories[key] = self._get(f"/repos/{ref.owner}/{ref.repo}")[0]
+        return self._repositories[key]
+
+    def trigger(self, ref: IssueRef, started: datetime) -> Trigger:
+        """The event that started this run when it is about ``ref``, else ``started``."""
+        found = event_trigger(self.event, ref) if self.event else None
+        if found is None:
+            return Trigger(started)
+        return Trigger(min(found.at, started), found.title, found.body)
 
     def issue(self, ref: IssueRef, *, started: datetime, all_comments: bool = False) -> Issue:
-        """The issue with the comments verifix may read: by people with a say in the repo
-        (unless ``all_comments``), and none created or edited after ``started``."""
+        """The issue as it read at the trigger (see ``trigger``), with the comments verifix
+        may read: by people with write access (unless ``all_comments``), and none created
+        or edited after the trigger. A body edited since is read as the event carried it."""
+        trigger = self.trigger(ref, started)
         data, _ = self._get(f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}")
         if "pull_request" in data:
             raise UsageError(f"{ref} is a pull request, not an issue")
         comments = []
+        writers: dict[str, bool] = {}
         for item in self._pages(f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"):
             changed = max(_when(item.get("created_at")), _when(item.get("updated_at")))
-            if changed > started:
+            if changed > trigger.at:
                 continue
-            if not all_comments and item.get("author_association") not in TRUSTED:
-                continue
-            comments.append(
-                Comment((item.get("user") or {}).get("login", "?"), item.get("body") or "")
-            )
+            author = (item.get("user") or {}).get("login", "")
+            if not all_comments:
+                if author not in writers:
+                    writers[author] = self._can_write(ref, author)
+                if not writers[author]:
+                    continue
+            comments.append(Comment(author or "?", item.get("body") or ""))
         return Issue(
-            title=data.get("title") or "",
-            body=data.get("body") or "",
+            title=trigger.title if trigger.title is not None else data.get("title") or "",
+            body=trigger.body if trigger.body is not None else data.get("body") or "",
             comments=tuple(comments),
             labels=tuple(label["name"] for label in data.get("labels", [])),
             url=data.get("html_url"),
@@ -189,28 +281,61 @@ class GitHub:
     def open_pull_request(
         self, ref: IssueRef, head: str, base: str, title: str, body: str, draft: bool
     ) -> str:
-        payload = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
+        payload = {"title": redact(title), "head": head, "base": base, "body": redact(body)}
+        payload["draft"] = draft
         pull, _ = self._request("POST", f"/repos/{ref.owner}/{ref.repo}/pulls", payload)
         return pull.get("html_url", "")
 
     def permission(self, repo: str, user: str) -> str:
         """The user's permission on ``repo`` (admin, maintain, write, triage, read, none)."""
-        data, _ = self._get(f"/repos/{repo}/collaborators/{user}/permission")
+        login = urllib.parse.quote(user, safe="")
+        data, _ = self._get(f"/repos/{repo}/collaborators/{login}/permission")
         return data.get("role_name") or data.get("permission") or "none"
+
+    def _can_write(self, ref: IssueRef, user: str) -> bool:
+        """Whether ``user`` has write access; someone GitHub will not vouch for (not a
+        collaborator, a bot, or a token that may not ask) is not trusted."""
+        if not user:
+            return False
+        try:
+            return self.permission(f"{ref.owner}/{ref.repo}", user) in WRITERS
+        except UsageError:
+            return False
 
     def update_comment(self, ref: IssueRef, comment_id: int, body: str) -> None:
         path = f"/repos/{ref.owner}/{ref.repo}/issues/comments/{comment_id}"
-        self._request("PATCH", path, {"body": body})
+        self._request("PATCH", path, {"body": redact(body)})
 
     def comment_with_id(self, ref: IssueRef, body: str) -> tuple[int, str]:
         path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
-        made, _ = self._request("POST", path, {"body": body})
+        made, _ = self._request("POST", path, {"body": redact(body)})
         return int(made.get("id", 0)), made.get("html_url", "")
 
     def comment(self, ref: IssueRef, body: str) -> str:
         path = f"/repos/{ref.owner}/{ref.repo}/issues/{ref.number}/comments"
-        made, _ = self._request("POST", path, {"body": body})
+        made, _ = self._request("POST", path, {"body": redact(body)})
         return made.get("html_url", "")
+
+
+def _retry_delay(exc: urllib.error.HTTPError, attempt: int) -> float | None:
+    """How long to wait before trying again, or None when trying again cannot help: a 5xx
+    or a secondary rate limit is worth waiting for; a used-up primary limit (its reset is
+    up to an hour away) or a refusal is not."""
+    after = (exc.headers.get("Retry-After") or "").strip()
+    backoff = float(2 ** (attempt - 1))
+    if exc.code >= 500:
+        return float(after) if after.isdigit() else backoff
+    if exc.code not in (403, 429) or exc.headers.get("X-RateLimit-Remaining") == "0":
+        return None
+    if after.isdigit():
+        return float(after)
+    try:
+        message = json.loads(exc.read() or b"{}").get("message", "")
+    except (ValueError, AttributeError, OSError):
+        message = ""
+    if exc.code == 429 or "secondary rate limit" in str(message).lower():
+        return SECONDARY_WAIT
+    return None
 
 
 def _when(stamp: str | None) -> datetime:
@@ -237,36 +362,62 @@ def checkout(github: GitHub, ref: IssueRef, branch: str | None) -> Path:
         raise GitHubError(f"GitHub did not say where to clone {ref.owner}/{ref.repo} from")
     branch = branch or info.get("default_branch") or "main"
     target = cache_dir() / ref.owner / ref.repo
-    auth = _auth(github.token)
+    env = git_env(github, ref)
     if (target / ".git").is_dir():
         commands = [
-            ["git", *auth, "-C", str(target), "fetch", "-q", "--depth", "1", "origin", branch],
+            ["git", "-C", str(target), "fetch", "-q", "--depth", "1", "origin", branch],
             ["git", "-C", str(target), "checkout", "-q", "-f", "FETCH_HEAD"],
             ["git", "-C", str(target), "clean", "-qfdx", "-e", ".verifix/"],
         ]
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
-        commands = [
-            ["git", *auth, "clone", "-q", "--depth", "1", "--branch", branch, url, str(target)]
-        ]
+        commands = [["git", "clone", "-q", "--depth", "1", "--branch", branch, url, str(target)]]
     for command in commands:
-        proc = subprocess.run(command, capture_output=True, text=True)
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             last = proc.stderr.strip().splitlines()[-1:] or ["?"]
             raise GitHubError(f"could not get {ref.owner}/{ref.repo} ({branch}): {last[0]}")
     return target
 
 
-def _auth(token: str | None) -> list[str]:
-    """git options that send the token for this one command (it is never stored)."""
-    return ["-c", f"http.extraheader=Authorization: Bearer {token}"] if token else []
+def git_env(github: GitHub, ref: IssueRef) -> dict[str, str]:
+    """The environment for a git command that sends the token to the host GitHub says
+    ``ref`` is cloned from, and to no other (it is never stored).
+
+    The header travels in GIT_CONFIG_* variables, not ``-c`` on the command line, where
+    ``ps`` shows it to every user of the machine. It is scoped to that host's URL, so an
+    origin elsewhere, even one named OWNER/REPO too, never receives it. An empty value
+    first drops any header a checkout left in the repository's config for the same URL
+    (two Authorization headers make GitHub refuse the request). No prompt: a run has
+    nobody to answer it.
+    """
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    if not github.token:
+        return env
+    url = urllib.parse.urlsplit(github.repository(ref).get("clone_url") or "")
+    if url.scheme not in ("http", "https"):
+        return env
+    key = f"http.{url.scheme}://{url.netloc.rsplit('@', 1)[-1]}/.extraheader"
+    secret = base64.b64encode(f"x-access-token:{github.token}".encode()).decode()
+    count = int(env.get("GIT_CONFIG_COUNT", "0") or "0")
+    env.update(
+        {
+            "GIT_CONFIG_COUNT": str(count + 2),
+            f"GIT_CONFIG_KEY_{count}": key,
+            f"GIT_CONFIG_VALUE_{count}": "",
+            f"GIT_CONFIG_KEY_{count + 1}": key,
+            f"GIT_CONFIG_VALUE_{count + 1}": f"Authorization: Basic {secret}",
+        }
+    )
+    return env
 
 
-def remote_branches(repo: Path, prefix: str, token: str | None) -> set[str]:
+def remote_branches(repo: Path, prefix: str, github: GitHub, ref: IssueRef) -> set[str]:
     proc = subprocess.run(
-        ["git", *_auth(token), "-C", str(repo), "ls-remote", "--heads", "origin", f"{prefix}*"],
+        ["git", "-C", str(repo), "ls-remote", "--heads", "origin", f"{prefix}*"],
         capture_output=True,
         text=True,
+        env=git_env(github, ref),
     )
     return {
         line.split("refs/heads/", 1)[1]
@@ -275,11 +426,12 @@ def remote_branches(repo: Path, prefix: str, token: str | None) -> set[str]:
     }
 
 
-def push(repo: Path, branch: str, token: str | None) -> None:
+def push(repo: Path, branch: str, github: GitHub, ref: IssueRef) -> None:
     proc = subprocess.run(
-        ["git", *_auth(token), "-C", str(repo), "push", "-q", "origin", f"{branch}:{branch}"],
+        ["git", "-C", str(repo), "push", "-q", "origin", f"{branch}:{branch}"],
         capture_output=True,
         text=True,
+        env=git_env(github, ref),
     )
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1:] or ["?"]
@@ -297,7 +449,7 @@ def pr_body(issue: Issue, explanation: str, verdict: Verdict) -> str:
         f"{explanation}\n\n"
         f"### Verification\n"
         f"verifix ran the repository's own tests in a sandbox before and after this patch: "
-        f"**{verdict.status.value}**, {verdict.reason}.\n\n"
+        f"**{verdict.status.label}**, {verdict.reason}.\n\n"
         f"Target tests:\n{targets}\n\n"
         f"With the patch: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}. "
         f"Environment: `{env.get('base_image')}` (Python {env.get('python')}), "
@@ -307,7 +459,12 @@ def pr_body(issue: Issue, explanation: str, verdict: Verdict) -> str:
 
 
 def failure_comment(outcome_text: str, attempts: int, best_reason: str) -> str:
+    tried = (
+        "1 patch for this issue and it did not"
+        if attempts == 1
+        else (f"{attempts} patches for this issue and none")
+    )
     return (
-        f"verifix tried {attempts} patches for this issue and none passed the repository's "
-        f"tests ({outcome_text}).\n\nThe best attempt's result: {best_reason}\n"
+        f"verifix tried {tried} pass the repository's tests ({outcome_text}).\n\n"
+        f"The best attempt's result: {best_reason}\n"
     )

@@ -8,14 +8,12 @@ from typing import Annotated
 
 import typer
 from verifix.agent import github
+from verifix.sandbox.verdict import Status
 
 from . import exit_codes
 from .output import stderr, stdout
 
 github_app = typer.Typer(help="Helpers for GitHub Actions.", no_args_is_help=True)
-
-#: Who may start a run that spends money and pushes branches.
-WRITERS = frozenset({"admin", "maintain", "write"})
 
 
 @github_app.command("can-trigger")
@@ -29,10 +27,11 @@ def can_trigger(
     """Exit 0 when USER has write access to REPO (the collaborator-permission API), else 1.
 
     author_association says how someone relates to a repo, not what they may do there; the
-    permission API answers the question that matters before spending money on a run.
+    permission API answers the question that matters before spending money on a run (and
+    decides whose comments a run reads).
     """
     role = github.GitHub(github_api_url).permission(repo, user)
-    if role in WRITERS:
+    if role in github.WRITERS:
         stdout.print(f"{user} has {role} access to {repo}")
         return exit_codes.VERIFIED
     stderr.print(
@@ -44,10 +43,7 @@ def can_trigger(
 class ProgressComment:
     """One issue comment updated in place: started -> each attempt -> result."""
 
-    _ATTEMPT = re.compile(
-        r"^attempt \d+: (VERIFIED|NOT_VERIFIED|DOES_NOT_APPLY|NO_TARGET|TARGETS_ALREADY_PASS"
-        r"|SUSPECT|ERROR|unusable)"
-    )
+    _ATTEMPT = re.compile(r"^attempt \d+: (" + "|".join(s.label for s in Status) + "|unusable)")
 
     def __init__(self, hub: github.GitHub, ref: github.IssueRef, inner) -> None:
         self.hub, self.ref, self.inner = hub, ref, inner

@@ -1,5 +1,7 @@
 """A local stand-in for GitHub's REST API, speaking the real shapes of the endpoints
-verifix uses, so tests run offline against the same code paths as production."""
+verifix uses, so tests run offline against the same code paths as production. It also
+answers git's smart-HTTP requests with 404, recording them, so a test sees which headers
+git sent to this host."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ class FakeGitHub:
         self.posted_comments: list[tuple[str, int, str]] = []
         self.edits: list[tuple[int, str]] = []  # (comment id, new body)
         self.permissions: dict[str, str] = {}  # login -> admin, write, read, ...
+        #: Answers given before the real one, first in first out: (path prefix, status,
+        #: headers, payload), e.g. a 502, or a secondary rate limit's 403 with Retry-After.
+        self.faults: list[tuple[str, int, dict[str, str], dict[str, Any]]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,6 +36,8 @@ class FakeGitHub:
                 owner.requests.append((self.path, self.headers.get("Authorization")))
                 url = urlsplit(self.path)
                 parts = url.path.strip("/").split("/")
+                if self._fault():
+                    return
                 if owner.rate_limited:
                     self._send(
                         403,
@@ -69,6 +76,8 @@ class FakeGitHub:
             def do_POST(self) -> None:
                 owner.requests.append((self.path, self.headers.get("Authorization")))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self._fault():
+                    return
                 parts = urlsplit(self.path).path.strip("/").split("/")
                 if len(parts) == 4 and parts[3] == "pulls":
                     number = 100 + len(owner.pulls)
@@ -95,12 +104,23 @@ class FakeGitHub:
             def do_PATCH(self) -> None:
                 owner.requests.append((self.path, self.headers.get("Authorization")))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self._fault():
+                    return
                 parts = urlsplit(self.path).path.strip("/").split("/")
                 if len(parts) == 6 and parts[3] == "issues" and parts[4] == "comments":
                     owner.edits.append((int(parts[5]), body["body"]))
                     self._send(200, {"id": int(parts[5]), "body": body["body"]})
                 else:
                     self._found(None)
+
+            def _fault(self) -> bool:
+                """Send the first fault queued for this path, if there is one."""
+                for index, (prefix, status, headers, payload) in enumerate(owner.faults):
+                    if self.path.startswith(prefix):
+                        del owner.faults[index]
+                        self._send(status, payload, headers)
+                        return True
+                return False
 
             def _found(self, payload: Any) -> None:
                 if payload is None:
@@ -120,6 +140,16 @@ class FakeGitHub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def fail(
+        self,
+        prefix: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+        message: str = "Server Error",
+    ) -> None:
+        """Answer the next request whose path starts with ``prefix`` with ``status``."""
+        self.faults.append((prefix, status, headers or {}, {"message": message}))
 
     @property
     def url(self) -> str:

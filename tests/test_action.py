@@ -68,3 +68,17 @@ def test_the_action_outputs_are_what_the_cli_writes():
     }
     fix_step = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "fix")
     assert '--outputs "$GITHUB_OUTPUT"' in fix_step["run"]
+
+
+def test_the_token_and_the_event_reach_verifix_in_the_environment_only():
+    steps = ACTION["runs"]["steps"]
+    fix_step = next(s for s in steps if s.get("id") == "fix")
+    # The event that started the run is what verifix reads the issue as of (not the step's
+    # start), so the step names it explicitly.
+    assert fix_step["env"]["GITHUB_EVENT_PATH"] == "${{ github.event_path }}"
+    for step in steps:
+        assert "github-token" not in step.get("run", "") and "GITHUB_TOKEN" not in step.get(
+            "run", ""
+        ), f"{step.get('name')} puts the token on a command line"
+    takers = [s for s in steps if "inputs.github-token" in str(s.get("env", {}))]
+    assert {s.get("name") for s in takers} == {"Check who asked", "Fix the issue"}

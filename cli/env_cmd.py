@@ -15,6 +15,7 @@ from verifix.sandbox.engine import LABEL, LABEL_KIND, LABEL_OWNER_PID, LABEL_SES
 from verifix.sandbox.envrepair import load_recipe, recipe_path
 from verifix.sandbox.errors import SandboxError
 
+from . import render
 from .common import (
     ConfigOpt,
     EnvOpt,
@@ -28,7 +29,7 @@ from .common import (
     build_spec,
     cli_overrides,
 )
-from .output import ProgressLog, stdout
+from .output import ProgressLog, plain, stdout
 
 env_app = typer.Typer(help="Inspect, build and prune environment images.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Base images for the sandbox.", no_args_is_help=True)
@@ -86,10 +87,7 @@ def show(
             json.dumps({k: {"value": v, "source": s} for k, (v, s) in rows.items()}, default=list)
         )
         return 0
-    table = Table(title=f"Environment for {snap.repo}", title_justify="left")
-    table.add_column("setting")
-    table.add_column("value", overflow="fold")
-    table.add_column("source", overflow="fold")
+    lines: list[tuple[str, str, str]] = []
     for name, (value, source) in rows.items():
         if name == "python":
             value = ", ".join(value) + ("  (acceptable, best first)" if len(value) > 1 else "")
@@ -97,8 +95,8 @@ def show(
             value = "(chosen from the Python version)"
         elif isinstance(value, tuple | list):
             value = "\n".join(str(v) for v in value)
-        table.add_row(name, escape(str(value)), escape(source))
-    stdout.print(table)
+        lines.append((name, str(value), source))
+    render.settings(f"Environment for {snap.repo}", lines)
     return 0
 
 
@@ -194,19 +192,20 @@ def check(
         return 0 if result.ok else 1
     label = "[bold green]SUITE RUNS[/]" if result.ok else "[bold red]SUITE DOES NOT RUN[/]"
     stdout.print(f"{label}  {escape(result.reason)}")
-    table = Table(title_justify="left", show_header=False)
-    table.add_column("what")
-    table.add_column("value", overflow="fold")
-    table.add_column("why", overflow="fold")
-    table.add_row("python", escape(str(result.python or "?")), escape(result.python_source))
-    table.add_row("image", escape(str(result.image or "-")), "cached" if result.cached else "")
-    table.add_row("setup", escape("\n".join(result.setup)), escape(result.setup_source))
-    table.add_row("tests", escape(str(result.test_command)), escape(result.test_source))
+    rows = [
+        ("python", str(result.python or "?"), result.python_source),
+        ("image", str(result.image or "-"), "cached" if result.cached else ""),
+        ("setup", "\n".join(result.setup), result.setup_source),
+        ("tests", str(result.test_command), result.test_source),
+    ]
     if result.counts:
-        counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
-        table.add_row("counts", escape(counts), "")
-    stdout.print(table)
-    if result.slowest:
+        rows.append(("counts", ", ".join(f"{n} {k}" for k, n in result.counts.items()), ""))
+    render.settings(None, rows, header=False)
+    if result.slowest and plain():
+        stdout.print("Slowest tests:")
+        for row in result.slowest:
+            stdout.print(f"{escape(row['id'])}  {row['seconds']:.2f}s")
+    elif result.slowest:
         slow = Table(title="Slowest tests", title_justify="left")
         slow.add_column("test", overflow="fold")
         slow.add_column("seconds", justify="right")

@@ -25,6 +25,7 @@ from . import exit_codes
 from .common import build_spec
 from .fix_cmd import resolve_model
 from .output import ProgressLog, stderr
+from .render import plural
 
 hook_app = typer.Typer(
     help="Run verifix as a git hook (pre-push or pre-commit).", no_args_is_help=True
@@ -145,9 +146,15 @@ def _check(repo: Path, snap: Snapshot, label: str, settings: dict, progress: Pro
             return exit_codes.NOT_VERIFIED
         failing = sorted(r.id for r in baseline.results.values() if r.failed)
         if not failing:
-            stderr.print(f"verifix: {baseline.counts.get('passed', 0)} tests pass on {label}")
+            passed = baseline.counts.get("passed", 0)
+            stderr.print(
+                f"verifix: {plural(passed, 'test')} pass{'es' if passed == 1 else ''} on {label}"
+            )
             return exit_codes.VERIFIED
-        stderr.print(f"verifix: {len(failing)} tests fail on {label}:")
+        stderr.print(
+            f"verifix: {plural(len(failing), 'test')} fail{'s' if len(failing) == 1 else ''} "
+            f"on {label}:"
+        )
         for test_id in failing[:20]:
             stderr.print(f"  {test_id}")
         named = model_settings.model_named(model_settings.repo_model_table(repo))

@@ -1,48 +1,121 @@
 """The ``verifix`` entry point: global options, error handling and exit codes.
 
-Heavy libraries (docker, litellm) are imported inside the commands that use them, so
-``verifix --help`` stays instant.
+A command's module (and through it the repair loop, the sandbox, docker and litellm) is
+imported only when that command runs or its own ``--help`` is asked for: ``verifix --help``
+and a mistyped command need nothing but the names and one-line help in ``_COMMANDS``.
+
+typer is pinned to 0.29.x (pyproject.toml): from 0.29 on it carries its own copy of click
+as ``typer._click``, so its exceptions and the group class below come from there, and a
+``click`` imported on its own would never match them.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
 import traceback
-from importlib.metadata import version as dist_version
+from collections.abc import Iterator, Mapping
 from typing import Annotated
 
-import click
 import typer
+from typer._click import ClickException, Command, Context, HelpFormatter
+from typer.core import TyperGroup
+from typer.main import get_group
 from verifix.sandbox.errors import UsageError, VerifixError
 
 from . import exit_codes
-from .demo_cmd import demo
-from .env_cmd import env_app, sandbox_app
-from .fix_cmd import fix
-from .github_cmd import github_app
-from .hook_cmd import hook_app
-from .output import error, stderr
-from .show_cmd import show
-from .verify_cmd import verify
+
+#: Every command: the module that defines it, the function or sub-app in that module, and
+#: the one-line help ``verifix --help`` lists (the first sentence of the command's own help;
+#: tests/test_startup.py holds the two together).
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "verify": (
+        "verify_cmd",
+        "verify",
+        "Verify a patch against the repo's own tests in a Docker sandbox.",
+    ),
+    "fix": (
+        "fix_cmd",
+        "fix",
+        "Fix an issue: the model proposes patches, each is verified in the sandbox.",
+    ),
+    "show": (
+        "show_cmd",
+        "show",
+        "Show what a fix run did: attempts, verdicts, costs and the patch.",
+    ),
+    "demo": (
+        "demo_cmd",
+        "demo",
+        "Fix the bundled example's bug with a scripted model: two attempts, one verified.",
+    ),
+    "env": ("env_cmd", "env_app", "Inspect, build and prune environment images."),
+    "sandbox": ("env_cmd", "sandbox_app", "Base images for the sandbox."),
+    "github": ("github_cmd", "github_app", "Helpers for GitHub Actions."),
+    "hook": ("hook_cmd", "hook_app", "Run verifix as a git hook (pre-push or pre-commit)."),
+}
+
+
+def _load(name: str) -> Command:
+    """Import one command's module and build its click command as ``app`` would have."""
+    module, attribute, _ = _COMMANDS[name]
+    target = getattr(importlib.import_module(f".{module}", __package__), attribute)
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return get_group(holder).commands[name]
+
+
+class _LazyCommands(Mapping[str, Command]):
+    """The group's commands by name; a command is built on first lookup, never by listing."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Command] = {}
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in _COMMANDS:
+            raise KeyError(name)
+        if name not in self._built:
+            self._built[name] = _load(name)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_COMMANDS)
+
+    def __len__(self) -> int:
+        return len(_COMMANDS)
+
+
+class _LazyGroup(TyperGroup):
+    """typer's group with commands that load on demand (typer's own lists load them all)."""
+
+    def __init__(self, **attrs: object) -> None:
+        super().__init__(**attrs)
+        self.commands = _LazyCommands()
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        """The names, in the listing's order, without building any command."""
+        return list(_COMMANDS)
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The listing from ``_COMMANDS``: asking a command for its help would import it."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, _, summary) in _COMMANDS.items()])
+
 
 app = typer.Typer(
     name="verifix",
+    cls=_LazyGroup,
     help="Repairs code with an LLM; verifies every patch with the repo's own tests in Docker.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts say [sandbox] and [default: ...] literally
 )
-app.command("verify")(verify)
-app.command("fix")(fix)
-app.command("show")(show)
-app.command("demo")(demo)
-app.add_typer(env_app, name="env")
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(github_app, name="github")
-app.add_typer(hook_app, name="hook")
 
 _state = {"debug": False}
 _INTERRUPTED = "interrupted: the sandbox was removed and your repository is untouched"
@@ -50,7 +123,9 @@ _INTERRUPTED = "interrupted: the sandbox was removed and your repository is unto
 
 def _version(value: bool) -> None:
     if value:
-        print(f"verifix {dist_version('verifix')}")
+        from importlib.metadata import version  # 14 ms, only for --version
+
+        print(f"verifix {version('verifix')}")
         raise typer.Exit(0)
 
 
@@ -65,6 +140,13 @@ def main(
     _state["debug"] = debug or os.environ.get("VERIFIX_DEBUG") == "1"
 
 
+def _error(message: str) -> None:
+    """One red line on stderr; rich (20 ms) loads here, not for ``--help`` or a typo."""
+    from .output import error
+
+    error(message)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # same cleanup path as Ctrl-C: containers are removed
 
@@ -75,24 +157,24 @@ def run() -> None:
     try:
         code = app(standalone_mode=False)
         if code == exit_codes.INTERRUPTED:  # typer turns KeyboardInterrupt into this return
-            error(_INTERRUPTED)
-    except click.exceptions.Exit as exc:
+            _error(_INTERRUPTED)
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
+    except ClickException as exc:  # a usage error: click's own message, with the usage line
         exc.show()
         code = exit_codes.USAGE
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        error(_INTERRUPTED)
+    except (KeyboardInterrupt, typer.Abort):
+        _error(_INTERRUPTED)
         code = exit_codes.INTERRUPTED
     except VerifixError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        error(str(exc))
+        _error(str(exc))
         code = exit_codes.USAGE if isinstance(exc, UsageError) else exit_codes.ENVIRONMENT
     except Exception as exc:
         if _state["debug"]:
             traceback.print_exc()
-        error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        _error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
         code = exit_codes.ENVIRONMENT
-    stderr.file.flush()
+    sys.stderr.flush()
     sys.exit(code if isinstance(code, int) else 0)

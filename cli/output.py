@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from rich.console import Console
@@ -9,6 +10,18 @@ from rich.markup import escape
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def plain() -> bool:
+    """Whether results go out as plain lines instead of tables.
+
+    A table folds a long cell across lines to fit the width (80 columns in a CI log), which
+    breaks test ids and image names for grep and for copying. So tables are only for a
+    terminal; a pipe, a file or a CI job (``CI`` is set; some runners give commands a
+    pseudo-terminal) gets one unbroken line per row.
+    """
+    isatty = getattr(stdout.file, "isatty", None)
+    return not (isatty is not None and isatty()) or bool(os.environ.get("CI"))
 
 
 class ProgressLog:

@@ -1,4 +1,5 @@
-"""Rendering verdicts and environment specs for people (tables) and machines (JSON)."""
+"""Rendering verdicts and settings for people: tables on a terminal, unbroken plain lines
+elsewhere (see ``output.plain``); machines get JSON from the commands themselves."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 from verifix.sandbox.verdict import Status, TestChange, Verdict
 
-from .output import stdout
+from .output import plain, stdout
 
 _STYLE = {
     Status.VERIFIED: "bold green",
@@ -20,6 +21,17 @@ _STYLE = {
 _LIST_LIMIT = 20
 
 
+def status_label(status: str) -> str:
+    """The one spelling of a status people read, in prose and tables alike: NOT VERIFIED
+    (the README's and the headline's), while JSON keeps the enum value NOT_VERIFIED."""
+    return status.replace("_", " ")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 test``, ``2 tests``: a count and its noun, in the number the count asks for."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _outcome(value: str | None) -> str:
     if value is None:
         return "[dim]not run[/dim]"
@@ -28,10 +40,31 @@ def _outcome(value: str | None) -> str:
 
 
 def _headline(message: str) -> str:
-    """The line that says what went wrong: pytest's last ``E`` line, else the last line."""
+    """The line that says what went wrong: the first line of pytest's last block of ``E``
+    lines (``assert 81 == 12``, ``ValueError: ...``; the ``+ where`` lines after it only
+    explain it), else the last line."""
     lines = [line for line in message.strip().splitlines() if line.strip()]
-    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
-    return (errors[-1] if errors else lines[-1] if lines else "")[:200]
+    headline = lines[-1] if lines else ""
+    for index, line in enumerate(lines):
+        if line.startswith("E ") and (index == 0 or not lines[index - 1].startswith("E ")):
+            headline = line[1:].strip()
+    return headline[:200]
+
+
+def _changes(title: str, changes: list[TestChange], with_message: bool) -> None:
+    """A list of tests and how each went: a table on a terminal, else one
+    ``id  before -> after  message`` line per test, never folded."""
+    if not plain():
+        stdout.print(_table(title, changes, with_message))
+        return
+    stdout.print(f"{title}:")
+    for change in changes[:_LIST_LIMIT]:
+        line = f"{escape(change.id)}  {_outcome(change.before)} -> {_outcome(change.after)}"
+        if with_message and change.message:
+            line += f"  {escape(_headline(change.message))}"
+        stdout.print(line)
+    if len(changes) > _LIST_LIMIT:
+        stdout.print(f"... and {len(changes) - _LIST_LIMIT} more (--json lists all)")
 
 
 def _table(title: str, changes: list[TestChange], with_message: bool) -> Table:
@@ -51,23 +84,50 @@ def _table(title: str, changes: list[TestChange], with_message: bool) -> Table:
     return table
 
 
+def settings(title: str | None, rows: list[tuple[str, str, str]], header: bool = True) -> None:
+    """Named values and where each came from: a table on a terminal, else a line per value,
+    ``name: value  (source)``, a value of several lines (setup commands) indented below."""
+    if not plain():
+        table = Table(title=title, title_justify="left", show_header=header)
+        table.add_column("setting")
+        table.add_column("value", overflow="fold")
+        table.add_column("source", overflow="fold")
+        for name, value, source in rows:
+            table.add_row(escape(name), escape(value), escape(source))
+        stdout.print(table)
+        return
+    if title:
+        stdout.print(f"{escape(title)}:")
+    for name, value, source in rows:
+        lines = value.splitlines() or [""]
+        suffix = f"  ({escape(source)})" if source else ""
+        if len(lines) == 1:
+            stdout.print(f"{escape(name)}: {escape(lines[0])}{suffix}")
+            continue
+        stdout.print(f"{escape(name)}:{suffix}")
+        for line in lines:
+            stdout.print(f"  {escape(line)}")
+
+
+def tests(v: Verdict) -> None:
+    """The tests a verdict rests on: targets, tests that broke, tests failing throughout."""
+    if v.targets:
+        _changes("Target tests (fail -> pass?)", v.targets, with_message=True)
+    if v.broken:
+        _changes("Tests that broke (pass -> fail)", v.broken, with_message=True)
+    if v.still_failing:
+        _changes(
+            "Still failing (before and after; not counted against the patch)",
+            v.still_failing,
+            with_message=False,
+        )
+
+
 def verdict(v: Verdict) -> None:
-    label = v.status.value.replace("_", " ")
-    stdout.print(f"[{_STYLE[v.status]}]{label}[/]  {escape(v.reason)}")
+    stdout.print(f"[{_STYLE[v.status]}]{status_label(v.status.value)}[/]  {escape(v.reason)}")
     if v.rejected:
         stdout.print(escape(v.rejected.rstrip()))
-    if v.targets:
-        stdout.print(_table("Target tests (fail -> pass?)", v.targets, with_message=True))
-    if v.broken:
-        stdout.print(_table("Tests that broke (pass -> fail)", v.broken, with_message=True))
-    if v.still_failing:
-        stdout.print(
-            _table(
-                "Still failing (before and after; not counted against the patch)",
-                v.still_failing,
-                with_message=False,
-            )
-        )
+    tests(v)
     for flag in v.flags:
         stdout.print(f"[magenta]test-aware:[/magenta] {escape(flag)}")
     for err in v.errors:
@@ -75,7 +135,7 @@ def verdict(v: Verdict) -> None:
     if v.ignored_ids:
         shown = ", ".join(v.ignored_ids[:5])
         stdout.print(
-            f"[dim]ignored {len(v.ignored_ids)} ids that name no test: {escape(shown)}[/dim]"
+            f"[dim]ignored {plural(len(v.ignored_ids), 'id')} naming no test: {escape(shown)}[/dim]"
         )
     env = v.environment
     if env:

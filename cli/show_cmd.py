@@ -4,15 +4,51 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from verifix.agent import record
 from verifix.sandbox.snapshot import repo_root
+from verifix.sandbox.verdict import Status, TestChange, Verdict
 
-from .output import stdout
+from . import render
+from .output import plain, stdout
+
+
+def _attempt_row(attempt: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """An attempt as number, result, why, cost and seconds, spelled as verdicts are."""
+    verdict = attempt["verdict"]
+    result = render.status_label(verdict["status"]) if verdict else "UNUSABLE EDIT"
+    why = (verdict["reason"] if verdict else attempt["error"]) or ""
+    return (
+        str(attempt["number"]),
+        result,
+        why,
+        f"${attempt['cost']:.4f}",
+        f"{attempt['seconds']:.1f}",
+    )
+
+
+def _deciding(attempts: list[dict[str, Any]], verified: int | None) -> dict[str, Any] | None:
+    """The attempt whose tests say how the run ended: the verified one, else the last that
+    was judged."""
+    judged = [a for a in attempts if a["verdict"]]
+    chosen = [a for a in judged if a["number"] == verified] or judged[-1:]
+    return chosen[0] if chosen else None
+
+
+def _verdict(data: dict[str, Any]) -> Verdict:
+    """A recorded verdict back as the object ``render`` draws (its JSON is ``asdict``)."""
+    return Verdict(
+        status=Status(data["status"]),
+        reason=data["reason"],
+        **{
+            side: [TestChange(**change) for change in data.get(side, [])]
+            for side in ("targets", "broken", "still_failing")
+        },
+    )
 
 
 def show(
@@ -33,26 +69,27 @@ def show(
         return 0
     out = data["outcome"]
     stdout.print(f"[bold]{escape(data['issue']['title'])}[/bold]  ({path.name})")
+    tokens = out["prompt_tokens"] + out["completion_tokens"]
     stdout.print(
         f"model {escape(data['model']['name'])}; stopped: {out['stopped']}; "
-        f"${out['cost']:.4f} in {out['calls']} calls, "
-        f"{out['prompt_tokens'] + out['completion_tokens']} tokens"
+        f"${out['cost']:.4f} in {render.plural(out['calls'], 'call')}, "
+        f"{render.plural(tokens, 'token')}"
     )
-    table = Table(title_justify="left")
-    for column in ("#", "result", "why", "cost", "seconds"):
-        table.add_column(column, overflow="fold")
-    for attempt in data["attempts"]:
-        verdict = attempt["verdict"]
-        result = verdict["status"] if verdict else "UNUSABLE EDIT"
-        why = verdict["reason"] if verdict else attempt["error"]
-        table.add_row(
-            str(attempt["number"]),
-            result,
-            escape(why or ""),
-            f"${attempt['cost']:.4f}",
-            f"{attempt['seconds']:.1f}",
-        )
-    stdout.print(table)
+    attempts = [_attempt_row(attempt) for attempt in data["attempts"]]
+    if plain():
+        for number, result, why, cost, seconds in attempts:
+            stdout.print(f"attempt {number}  {result}  {cost}  {seconds}s  {escape(why)}")
+    else:
+        table = Table(title_justify="left")
+        for column in ("#", "result", "why", "cost", "seconds"):
+            table.add_column(column, overflow="fold")
+        for number, result, why, cost, seconds in attempts:
+            table.add_row(number, result, escape(why), cost, seconds)
+        stdout.print(table)
+    deciding = _deciding(data["attempts"], out["verified_attempt"])
+    if deciding is not None:
+        stdout.print(f"[bold]tests of attempt {deciding['number']}:[/bold]")
+        render.tests(_verdict(deciding["verdict"]))
     if out["patch"]:
         stdout.print(f"[bold green]verified patch (attempt {out['verified_attempt']}):[/]")
         stdout.out(out["patch"], end="", highlight=False)

@@ -27,6 +27,16 @@ class Status(str, Enum):
     SUSPECT = "SUSPECT"
     ERROR = "ERROR"
 
+    @property
+    def label(self) -> str:
+        """The one spelling users read, in prose and tables alike: NOT VERIFIED."""
+        return self.value.replace("_", " ")
+
+
+def _tests(count: int, kind: str = "tests") -> str:
+    """ "1 test", "3 tests", "1 target test": prose that a user reads, not a template."""
+    return f"{count} {kind[:-1] if count == 1 else kind}"
+
 
 @dataclass(frozen=True)
 class TestChange:
@@ -184,7 +194,8 @@ def judge(
     if already:
         return verdict(
             Status.TARGETS_ALREADY_PASS,
-            f"{len(already)} of {len(targets)} target tests already pass without the patch "
+            f"{len(already)} of {_tests(len(targets), 'target tests')} already "
+            f"pass{'es' if len(already) == 1 else ''} without the patch "
             f"({already[0]}{', ...' if len(already) > 1 else ''}): the environment differs from "
             "the one the tests were written for, or these tests do not show the bug",
             targets=[_change(baseline, patched, t) for t in targets],
@@ -227,14 +238,19 @@ def judge(
     if errors:
         reasons.append(errors[0])
     if unfixed:
-        reasons.append(f"{len(unfixed)} of {len(targets)} target tests do not pass")
+        reasons.append(
+            f"{len(unfixed)} of {_tests(len(targets), 'target tests')} "
+            f"{'does' if len(unfixed) == 1 else 'do'} not pass"
+        )
     never_run = [c.id for c in target_changes if c.before is None and c.after is None]
     if never_run:
         reasons.append(
-            f"{len(never_run)} target tests never ran (is the id right?): {never_run[0]}"
+            f"{_tests(len(never_run), 'target tests')} never ran (is the id right?): {never_run[0]}"
         )
     if broken:
-        reasons.append(f"{len(broken)} tests that passed before now fail")
+        reasons.append(
+            f"{_tests(len(broken))} that passed before now fail{'s' if len(broken) == 1 else ''}"
+        )
     unexplained = _unexplained_exit(patched)
     if not reasons and unexplained:
         reasons.append(unexplained)
@@ -247,8 +263,8 @@ def judge(
         return verdict(Status.NOT_VERIFIED, "; ".join(reasons), confirmation=confirmation, **parts)
     kept = sum(1 for t in guarded if t not in target_set and _passed(baseline, t))
     summary = (
-        f"all {len(targets)} target tests pass; none of the {kept} tests that passed before broke"
-    )
+        "the target test passes" if len(targets) == 1 else f"all {len(targets)} target tests pass"
+    ) + f"; none of the {_tests(kept)} that passed before broke"
     if flags:
         return verdict(
             Status.SUSPECT,
@@ -287,7 +303,8 @@ def _confirmation(confirm: TestReport | None, targets: list[str]) -> tuple[dict,
         return record, f"the target tests' own run was not judged: {confirm.error}"
     if failing:
         return record, (
-            f"{len(failing)} target tests do not pass when run on their own "
+            f"{_tests(len(failing), 'target tests')} {'does' if len(failing) == 1 else 'do'} "
+            "not pass when run on their own "
             f"({failing[0]}: {confirm.outcome(failing[0]) or 'not run'})"
         )
     if confirm.exec.exit_code != 0:

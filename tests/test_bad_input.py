@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import verifix
 
 USAGE, ENVIRONMENT = 2, 3
@@ -80,3 +81,24 @@ def test_debug_shows_the_traceback(tmp_path):
     result = verifix("--debug", "verify", str(tmp_path))
     assert result.code == USAGE
     assert "Traceback" in result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["verfy"], "Error: No such command 'verfy'. Did you mean 'verify'?"),
+        ([], "Usage: verifix [OPTIONS] COMMAND [ARGS]..."),
+        (["env"], "Usage: verifix env [OPTIONS] COMMAND [ARGS]..."),
+        (
+            ["fix", "--max-attempts", "abc"],
+            "Error: Invalid value for '--max-attempts': Input should be a valid integer",
+        ),
+    ],
+    ids=["typo", "bare", "bare-group", "not-a-number"],
+)
+def test_usage_errors_exit_2_with_clicks_message(args, says):
+    result = verifix(*args)
+    assert result.code == USAGE, result.err
+    assert says in result.err
+    assert not {"UsageError", "NoArgsIsHelpError", "BadParameter"} & set(result.err.split(": "))
+    assert "Traceback" not in result.err and result.out == ""

@@ -276,7 +276,7 @@ def test_a_target_that_does_not_exist_is_named(make_repo, tmp_path):
     )
 
     assert result.code == 1
-    assert "target tests never ran (is the id right?): tests/test_calc.py::test_nope" in result.out
+    assert "1 target test never ran (is the id right?): tests/test_calc.py::test_nope" in result.out
 
 
 MANY = """\

@@ -16,9 +16,12 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-#: Another model's tokenizer may count the same prompt differently: reserve this much more.
-PROMPT_MARGIN = 1.25
-PROMPT_SLACK_TOKENS = 32
+#: Another model's tokenizer may count the same prompt differently: reserve twice what
+#: litellm counts. Honest usage above the reservation would be clamped, so under-charged,
+#: so the margin is wide (mainstream tokenizers stay well within 2x of each other on text
+#: and code); only an absurd report should ever hit it.
+PROMPT_MARGIN = 2.0
+PROMPT_SLACK_TOKENS = 64
 
 
 class BudgetExhausted(Exception):
@@ -30,9 +33,7 @@ def prompt_bound(counted: int) -> int:
     return math.ceil(max(counted, 0) * PROMPT_MARGIN) + PROMPT_SLACK_TOKENS
 
 
-def charged_tokens(
-    reported: int | None, counted: int, bound: int
-) -> int:
+def charged_tokens(reported: int | None, counted: int, bound: int) -> int:
     """Tokens to charge: what the provider reported, never less than verifix counted (a
     missing, zero or negative report is not free) and never more than the bound the
     request reserved (an absurd report cannot break the limit)."""

@@ -213,19 +213,21 @@ def repair(
     require_targets: bool = True,
     extra_context: str = "",
     allowed: tuple[str, ...] = (),
+    outcome: Outcome | None = None,
 ) -> Outcome:
     """Run attempts until one is VERIFIED or a limit is hit.
 
     With ``require_targets`` False (``--no-repro`` on a green repo) there is nothing to turn
     from failing to passing, and an attempt is accepted when no test that passed breaks.
     Edits to CI, hook, build and verifix files are refused unless ``allowed`` names them
-    (see ``paths``).
+    (see ``paths``). Attempts go into ``outcome`` as they happen, so a caller that passes
+    its own still has them when a provider error or Ctrl-C ends the loop early.
     """
     started = time.monotonic()
     root = session.snapshot.root
     baseline = session.baseline or session.run_baseline()
     targets = session.checks.targets or sorted(t.id for t in baseline.results.values() if t.failed)
-    outcome = Outcome()
+    outcome = Outcome() if outcome is None else outcome
     messages = outcome.messages
     messages += [
         {"role": "system", "content": SYSTEM_PROMPT},
@@ -266,7 +268,7 @@ def repair(
             )
             passing = sum(1 for t in verdict.targets if t.after in PASSING)
             progress(
-                f"attempt {number}: {verdict.status.value}, {passing}/{len(verdict.targets)} "
+                f"attempt {number}: {verdict.status.label}, {passing}/{len(verdict.targets)} "
                 f"targets pass, {len(verdict.broken)} broke ({verdict.reason})"
             )
         else:

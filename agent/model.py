@@ -211,7 +211,9 @@ class Model:
             if (reported_prompt or 0) > bound or (reported_completion or 0) > max_tokens:
                 self.budget.clamped += 1
             cost = self.budget.settle(
-                worst, self._cost(prompt_tokens, completion_tokens), prompt_tokens,
+                worst,
+                self._cost(prompt_tokens, completion_tokens),
+                prompt_tokens,
                 completion_tokens,
             )
             return Reply(text, prompt_tokens, completion_tokens, cost, time.monotonic() - started)

@@ -72,13 +72,20 @@ def _judge(attempt: Attempt, session: VerifySession, files: list[str]) -> list[s
 
 
 def reproduce(
-    issue: Issue, session: VerifySession, model: Model, limits: Limits, progress: Progress
+    issue: Issue,
+    session: VerifySession,
+    model: Model,
+    limits: Limits,
+    progress: Progress,
+    repro: Reproduction | None = None,
 ) -> Reproduction:
+    """Ask for a failing test until one fails as it should; attempts go into ``repro`` as
+    they happen (pass your own to keep them when the run ends early)."""
     started = time.monotonic()
     root = session.snapshot.root
     baseline = session.baseline or session.run_baseline()
     folder = _test_folder(root)
-    repro = Reproduction()
+    repro = Reproduction() if repro is None else repro
     repro.messages += [
         {"role": "system", "content": REPRO_PROMPT},
         {

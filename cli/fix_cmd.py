@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -345,10 +345,10 @@ def _open_pr(
     base = subprocess.run(
         ["git", "-C", str(repo), "branch", "--show-current"], capture_output=True, text=True
     ).stdout.strip()
-    taken = github.remote_branches(repo, f"verifix/issue-{ref.number}", hub.token)
+    taken = github.remote_branches(repo, f"verifix/issue-{ref.number}", hub, ref)
     explanation = winner.explanation()
     branch = deliver.commit_to_branch(repo, patch, the_issue, explanation, taken)
-    github.push(repo, branch, hub.token)
+    github.push(repo, branch, hub, ref)
     title = f"Fix #{ref.number}: {the_issue.title}"
     body = github.pr_body(the_issue, explanation, winner.verdict)
     return hub.open_pull_request(ref, branch, base or "main", title, body, draft)
@@ -396,72 +396,105 @@ def run_fix(
     allowed: tuple[str, ...] = (),
 ) -> FixRun:
     """Snapshot, environment, baseline, a reproduction test when nothing fails, the loop,
-    and the run record: ``fix`` and ``demo``."""
+    and the run record: ``fix`` and ``demo``. A run that a provider error or Ctrl-C ends
+    still writes its record (the money spent is accounted for) and names its best attempt."""
     started = datetime.now(timezone.utc)
     client = connect()
+    outcome = Outcome()
     repro: Reproduction | None = None
-    with snapshot.of_worktree(repo) as snap:
-        spec = build_spec(snap, config, {})
-        # A setup step that fails may be repaired by the model, on the run's budget.
-        advisor = ModelAdvisor(llm, progress)
-        env = environment.prepare(client, snap, spec, progress, advisor=advisor)
-        with VerifySession(client, env, snap, checks, progress) as session:
-            baseline = session.run_baseline()
-            if baseline.error:
-                raise UsageError(f"the tests cannot run on the base tree: {baseline.error}")
-            results = baseline.results
-            passing = [t for t in checks.targets or [] if t in results and results[t].passed]
-            if passing:
-                raise UsageError(
-                    f"--test {passing[0]} already passes on the base tree, so it cannot show a "
-                    "fix: name a test that fails because of the issue"
-                )
-            green = not checks.targets and not any(r.failed for r in baseline.results.values())
-            if not green:
-                outcome = repair(the_issue, session, llm, limits, progress, allowed=allowed)
-            elif not reproduce_first:
-                progress("nothing fails and --no-repro: accepting a patch that breaks nothing")
-                outcome = repair(
-                    the_issue,
-                    session,
-                    llm,
-                    limits,
-                    progress,
-                    require_targets=False,
-                    allowed=allowed,
-                )
-            else:
-                progress("nothing fails on the base tree: reproducing the issue as a test first")
-                repro = reproduce(the_issue, session, llm, limits, progress)
-                outcome = Outcome(stopped=f"reproduction: {repro.stopped}")
-        if repro is not None and repro.patch:
-            fix_checks = Checks(targets=repro.test_ids, base_patches=[repro.patch])
-            with VerifySession(client, env, snap, fix_checks, progress) as session:
-                outcome = repair(
-                    the_issue,
-                    session,
-                    llm,
-                    limits,
-                    progress,
-                    extra_context=_REPRO_CONTEXT.format(patch=repro.patch),
-                    allowed=allowed,
-                )
+    facts: dict[str, Any] = {"environment": {}, "baseline": {}}
+
+    def keep(stopped: str) -> Path:
+        outcome.stopped = outcome.stopped or stopped
         run = record.build(
             the_issue,
             outcome,
             llm,
             started=started,
-            environment={
+            environment=facts["environment"],
+            baseline_counts=facts["baseline"],
+            reproduction=repro,
+        )
+        return record.write(snap.repo, run)
+
+    with snapshot.of_worktree(repo) as snap:
+        try:
+            spec = build_spec(snap, config, {})
+            # A setup step that fails may be repaired by the model, on the run's budget.
+            advisor = ModelAdvisor(llm, progress)
+            env = environment.prepare(client, snap, spec, progress, advisor=advisor)
+            facts["environment"] = {
                 "image": env.image,
                 "base_image": env.base.ref,
                 "python": env.base.python,
-                "test_command": baseline.command,
                 "snapshot": snap.description,
-            },
-            baseline_counts=dict(baseline.counts),
-            reproduction=repro,
-        )
-        path = record.write(snap.repo, run)
+            }
+            with VerifySession(client, env, snap, checks, progress) as session:
+                baseline = session.run_baseline()
+                if baseline.error:
+                    raise UsageError(f"the tests cannot run on the base tree: {baseline.error}")
+                facts["environment"]["test_command"] = baseline.command
+                facts["baseline"] = dict(baseline.counts)
+                results = baseline.results
+                passing = [t for t in checks.targets or [] if t in results and results[t].passed]
+                if passing:
+                    raise UsageError(
+                        f"--test {passing[0]} already passes on the base tree, so it cannot "
+                        "show a fix: name a test that fails because of the issue"
+                    )
+                green = not checks.targets and not any(r.failed for r in results.values())
+                if not green:
+                    repair(
+                        the_issue,
+                        session,
+                        llm,
+                        limits,
+                        progress,
+                        allowed=allowed,
+                        outcome=outcome,
+                    )
+                elif not reproduce_first:
+                    progress("nothing fails and --no-repro: accepting a patch that breaks nothing")
+                    repair(
+                        the_issue,
+                        session,
+                        llm,
+                        limits,
+                        progress,
+                        require_targets=False,
+                        allowed=allowed,
+                        outcome=outcome,
+                    )
+                else:
+                    progress("nothing fails on the base tree: reproducing the issue as a test")
+                    repro = Reproduction()
+                    reproduce(the_issue, session, llm, limits, progress, repro)
+                    outcome.stopped = f"reproduction: {repro.stopped}"
+            if repro is not None and repro.patch:
+                outcome.stopped = ""
+                fix_checks = Checks(targets=repro.test_ids, base_patches=[repro.patch])
+                with VerifySession(client, env, snap, fix_checks, progress) as session:
+                    repair(
+                        the_issue,
+                        session,
+                        llm,
+                        limits,
+                        progress,
+                        extra_context=_REPRO_CONTEXT.format(patch=repro.patch),
+                        allowed=allowed,
+                        outcome=outcome,
+                    )
+        except (VerifixError, KeyboardInterrupt) as exc:
+            if llm.budget.calls:  # something was spent: the record must say on what
+                why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}"
+                path = keep(why)
+                best = outcome.best()
+                if best is not None:
+                    what = best.error or (best.verdict.reason if best.verdict else "")
+                    progress(f"best attempt: #{best.number}: {what}")
+                progress(f"run record: {path} (${llm.budget.spent:.4f} spent)")
+            raise
+        path = keep("")
     return FixRun(outcome, snap.repo, path, repro)
 
 

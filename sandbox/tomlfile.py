@@ -28,7 +28,7 @@ CONFIG_FILE = ".verifix.toml"
 
 
 def nearest(name: str, known: Iterable[str]) -> str:
-    """"; did you mean 'x'?" for a misspelt name, or "" when nothing is close."""
+    """ "; did you mean 'x'?" for a misspelt name, or "" when nothing is close."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
@@ -40,8 +40,7 @@ def check_table(
     for key, value in table.items():
         if key not in keys:
             raise UsageError(
-                f"unknown setting '{key}' in {where}{nearest(key, keys)} "
-                f"(known: {', '.join(keys)})"
+                f"unknown setting '{key}' in {where}{nearest(key, keys)} (known: {', '.join(keys)})"
             )
         if not isinstance(value, keys[key]) or (isinstance(value, bool) and keys[key] is not bool):
             raise UsageError(f"'{key}' in {where} has the wrong type: {value!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,7 +20,8 @@ class ScriptedModel:
     """Replies are strings, or dicts: ``{"status": 500}`` for an error (with ``"headers"``
     to send, such as Retry-After), ``{"text": ..., "usage": False}`` for a reply that
     reports no usage, ``"usage": {"prompt_tokens": ..., "completion_tokens": ...}`` for
-    whatever usage a provider might claim, ``"delay": seconds`` to answer late."""
+    whatever usage a provider might claim, ``"delay": seconds`` to answer late; or a
+    callable that makes the reply from the request body (see ``literal``)."""
 
     def __init__(self, replies: list[Any], prompt_tokens: int = 1000, completion_tokens: int = 200):
         self.replies = list(replies)
@@ -36,6 +38,8 @@ class ScriptedModel:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests.append(body)
                 reply = owner.replies.pop(0) if owner.replies else "I have nothing more."
+                if callable(reply):
+                    reply = reply(body)
                 if isinstance(reply, dict) and reply.get("delay"):
                     time.sleep(reply["delay"])
                 if isinstance(reply, dict) and "status" in reply:
@@ -101,3 +105,26 @@ class ScriptedModel:
         return "\n".join(
             m["content"] for m in self.requests[request]["messages"] if m["role"] == "user"
         )
+
+
+def literal(path: str, search: str, replace: str) -> Callable[[dict], str]:
+    """A reply made the way a literal-minded model makes one: by copying the example block
+    the system prompt shows, with the example's path and lines swapped for these. A prompt
+    that stops showing a complete example gets prose back, which no parser reads, so the
+    tests that use it fail when the prompt stops teaching the format."""
+
+    def reply(body: dict) -> str:
+        system = "\n".join(m["content"] for m in body["messages"] if m["role"] == "system")
+        lines = system.splitlines()
+        try:
+            start = next(i for i, line in enumerate(lines) if line.startswith("<<<<<<<"))
+            middle = next(i for i in range(start, len(lines)) if lines[i].startswith("======="))
+            end = next(i for i in range(middle, len(lines)) if lines[i].startswith(">>>>>>>"))
+        except StopIteration:
+            return f"I would change {path}, replacing {search!r} with {replace!r}."
+        return (
+            f"Changing {path} as the issue asks.\n\n{path}\n{lines[start]}\n{search}"
+            f"{lines[middle]}\n{replace}{lines[end]}\n"
+        )
+
+    return reply

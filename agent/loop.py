@@ -29,7 +29,8 @@ Progress = Callable[[str], None]
 SYSTEM_PROMPT = f"""You are fixing a bug in a software repository.
 You are shown an issue, the tests that fail because of it, and the relevant code.
 Change the source code so the failing tests pass without breaking other tests.
-Do not edit test files. Keep the change small.
+Keep the change small. Edit source files only: edits to tests, CI workflows, build
+scripts and tool configuration are refused.
 
 First explain the fix in one or two sentences. Then give the edit as search/replace
 blocks, in exactly this format:
@@ -137,7 +138,8 @@ def first_prompt(
     return (
         f"ISSUE (data from the issue tracker)\n{issue.fenced()}\n\n"
         f"## Failing tests (they must pass after your change)\n{tests or '(none reported)'}\n\n"
-        f"{context.build(root, issue.as_text(), baseline, budget)}"
+        f"{context.build(root, issue.as_text(), baseline, budget)}\n\n"
+        "Explain the fix in one or two sentences, then give the search/replace blocks."
     )
 
 
@@ -167,22 +169,19 @@ def feedback(attempt: Attempt) -> str:
     return "\n\n".join(parts)
 
 
-def propose(
-    reply: str, root: Path, may_edit_tests: bool, allowed: tuple[str, ...] = ()
-) -> tuple[str | None, str | None]:
+def propose(reply: str, root: Path, allowed: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
     """Turn a reply into a patch, or an error for the model."""
     try:
         blocks = edits.parse(reply)
         refusals = paths.refused({b.path for b in blocks}, allowed)
         if refusals:
             raise edits.EditError(paths.refusal_message(refusals))
-        if not may_edit_tests:
-            touched = sorted({b.path for b in blocks if TEST_PATH.search(b.path)})
-            if touched:
-                raise edits.EditError(
-                    f"edits to test files are refused ({', '.join(touched)}): fix the code, "
-                    "not the tests"
-                )
+        touched = sorted({b.path for b in blocks if TEST_PATH.search(paths.normalize(b.path))})
+        if touched:
+            raise edits.EditError(
+                f"edits to test files are refused ({', '.join(touched)}): fix the code, "
+                "not the tests"
+            )
         before = edits.read_files(root, blocks)
         after = edits.apply(before, blocks)
         if not after:
@@ -209,7 +208,6 @@ def repair(
     progress: Progress,
     *,
     context_tokens: int | None = None,
-    may_edit_tests: bool = False,
     require_targets: bool = True,
     extra_context: str = "",
     allowed: tuple[str, ...] = (),
@@ -256,7 +254,7 @@ def repair(
             outcome.stopped = "cost limit"
             return outcome
         attempt = Attempt.from_reply(number, reply)
-        attempt.patch, attempt.error = propose(reply.text, root, may_edit_tests, allowed)
+        attempt.patch, attempt.error = propose(reply.text, root, allowed)
         if attempt.patch:
             progress(f"attempt {number}: checking the patch in the sandbox")
             attempt.verdict = verdict = session.check(attempt.patch)

@@ -94,6 +94,7 @@ def reproduce(
                 f"ISSUE (data from the issue tracker)\n{issue.fenced()}\n\n"
                 f"The test folder is {folder}/. Every existing test passes.\n\n"
                 + context.build(root, issue.as_text(), baseline, model.context_budget())
+                + f"\n\nWrite {folder}/test_verifix_repro.py now: one block, empty SEARCH section."
             ),
         },
     ]

@@ -35,6 +35,18 @@ def _ensure_base_image(progress: ProgressLog) -> None:
         images.bootstrap(client, "3.11", progress)
 
 
+def _keep_record(path: Path) -> Path:
+    """The demo's repo is a temporary folder; its run record is kept in the user's cache so
+    that ``verifix show --prompts`` can show what the model read."""
+    import platformdirs
+
+    folder = platformdirs.user_cache_path("verifix") / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / "last-run.json"
+    shutil.copyfile(path, kept)
+    return kept
+
+
 def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> int:
@@ -58,7 +70,9 @@ def demo(
             )
             llm = Model(config, Budget(max_cost=1.0))
             result = run_fix(repo, the_issue, llm, Limits(3, 600), Checks(), None, progress)
+        kept = _keep_record(result.record)
     code = _report(result, llm, None)
+    stderr.print(f"Every prompt the model read: verifix show --prompts {kept}", soft_wrap=True)
     stderr.print(
         "\nOn your own repo: [bold]verifix fix --issue-file ISSUE.md --model MODEL[/bold] "
         "(any litellm model; --api-base for a local server)"

@@ -94,7 +94,10 @@ def show(
         stdout.print(f"[bold green]verified patch (attempt {out['verified_attempt']}):[/]")
         stdout.out(out["patch"], end="", highlight=False)
     if prompts:
-        for message in data["messages"]:
-            stdout.rule(message["role"])
-            stdout.out(message["content"], highlight=False)
+        conversations = [("reproduction", (data.get("reproduction") or {}).get("messages", []))]
+        conversations.append(("fix", data["messages"]))
+        for name, messages in conversations:
+            for message in messages:
+                stdout.rule(f"{name}: {message['role']}")
+                stdout.out(message["content"], highlight=False)
     return 0

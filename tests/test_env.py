@@ -124,9 +124,20 @@ def test_setup_gets_proxy_settings_and_tests_get_no_network(make_repo):
 def test_demo_runs_the_loop_with_the_bundled_model():
     result = verifix("demo")
     assert result.code == 0, result.out + result.err
-    assert "attempt 1: NOT_VERIFIED" in result.err
+    assert "attempt 1: NOT VERIFIED" in result.err
     assert "attempt 2: VERIFIED" in result.err
     assert "+    return round(price - price * percent / 100, 2)" in result.out
+
+    # What the model read is kept readable: the edit format, the issue, the failing test
+    # and the code it must change, in that order, in plain text.
+    kept = result.err.split("verifix show --prompts ")[1].split()[0]
+    shown = verifix("show", "--prompts", kept)
+    assert shown.code == 0, shown.err
+    system, first = shown.out.split("fix: system")[1].split("fix: user")[:2]
+    assert "<<<<<<< SEARCH" in system and ">>>>>>> REPLACE" in system
+    issue_at, test_at = first.index("ISSUE"), first.index("## Failing tests")
+    assert issue_at < test_at < first.index("def apply_discount")
+    assert "\\n" not in first  # real line breaks, not escaped ones
 
 
 def test_missing_python_version_falls_back_to_the_nearest_image_and_says_so(make_repo):

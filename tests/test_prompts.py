@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from verifix.agent import edits
-from verifix.agent.loop import SYSTEM_PROMPT
+from verifix.agent.issue import Issue
+from verifix.agent.loop import SYSTEM_PROMPT, first_prompt
 from verifix.agent.repro import REPRO_PROMPT
 from verifix.cli.example.scripted_model import literal
+from verifix.sandbox.container import ExecResult
+from verifix.sandbox.testrun import TestReport, TestResult
 
 
 @pytest.mark.parametrize("prompt", [SYSTEM_PROMPT, REPRO_PROMPT], ids=["repair", "reproduction"])
@@ -39,3 +42,25 @@ def test_a_prompt_without_the_example_gets_a_reply_no_parser_reads():
     body = {"messages": [{"role": "system", "content": untaught}]}
     with pytest.raises(edits.EditError):
         edits.parse(literal("pkg/calc.py", "a\n", "b\n")(body))
+
+
+def test_the_first_repair_prompt_holds_what_the_task_needs_in_order(tmp_path):
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "pricing.py").write_text("def apply_discount(p, pct):\n    return p\n")
+    failing = TestResult(
+        "tests/test_pricing.py::test_ten_off", "failed", "E       assert 80.0 == 72.0"
+    )
+    baseline = TestReport({failing.id: failing}, ExecResult(1, "", False, 0.0), "pytest")
+    issue = Issue("Discounts do nothing", "shop/pricing.py: apply_discount(80, 10) gives 80.")
+
+    prompt = first_prompt(issue, tmp_path, baseline, [failing.id], 4000)
+
+    order = [
+        prompt.index("Discounts do nothing"),
+        prompt.index("tests/test_pricing.py::test_ten_off"),
+        prompt.index("assert 80.0 == 72.0"),
+        prompt.index("def apply_discount(p, pct):"),
+        prompt.index("give the search/replace blocks"),
+    ]
+    assert order == sorted(order)
+    assert prompt.rstrip().endswith("give the search/replace blocks.")

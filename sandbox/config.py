@@ -52,9 +52,10 @@ DEFAULTS: dict[str, Any] = {
     "env": {},
     "setup_timeout": 1800,
     "test_timeout": 900,
-    # Host networking is what works behind a proxy listening on the host's loopback and where
-    # Docker's bridge has no route out; setup only, tests always run with no network.
-    "setup_network": "host",
+    # Setup reaches the network only through verifix's gateway (see sandbox/gateway.py),
+    # which holds any credentials and refuses the host's local services; tests always run
+    # with no network.
+    "setup_network": "gateway",
     "memory": "4g",
     "cpus": float(os.cpu_count() or 2),
     "pids": 4096,
@@ -63,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "packages_as_of": "commit",
 }
 
-_NETWORK_MODES = ("host", "bridge", "none")
+_NETWORK_MODES = ("gateway", "host", "bridge", "none")
 _PROXY_KEYS = (
     "http_proxy",
     "https_proxy",

@@ -13,6 +13,7 @@ import shlex
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from .envrepair import (
     save_recipe,
 )
 from .errors import SandboxError, SetupFailed, UsageError
+from .gateway import route
 from .images import BaseImage, resolve_base
 from .network import CONTAINER_CA_PATH, SetupNetwork, from_host
 from .snapshot import Snapshot
@@ -248,10 +250,13 @@ def prepare(
     started = time.monotonic()
     network = the_plan.network
     progress(f"building the environment on {base.ref} (Python {base.python or '?'})")
-    with Container.start(
-        client, base.ref, network=spec.setup_network, limits=limits(spec), kind="build"
-    ) as box:
-        setup_env = {**network.container_env(), **spec.env}
+    mode, bind = route(client, spec.setup_network)
+    gate = network.gateway(bind) if bind else None
+    with (
+        gate or nullcontext(),
+        Container.start(client, base.ref, network=mode, limits=limits(spec), kind="build") as box,
+    ):
+        setup_env = {**network.container_env(gate), **spec.env}
         if spec.uses_setuptools_scm and snapshot.scm_version:
             setup_env["SETUPTOOLS_SCM_PRETEND_VERSION"] = snapshot.scm_version
         if network.ca_bundle is not None:
@@ -294,6 +299,8 @@ def prepare(
             if not result.ok:
                 why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
                 last = result.output.strip().splitlines()[-1:] or [""]
+                if gate is not None and gate.refused:
+                    refused += f"; the setup gateway refused: {gate.refused[-1]}"
                 log = _save_log(result.output)
                 raise SetupFailed(
                     f"setup command {command!r} {why}: {last[0][:300]} (full output: {log}; "

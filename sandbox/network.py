@@ -1,8 +1,11 @@
-"""Proxy, package-index and CA pass-through for the environment-setup phase.
+"""Proxy, package-index and CA settings for the environment-setup phase, and the setup
+gateway that carries them.
 
 Behind a corporate proxy that intercepts TLS, pip inside a container fails unless it is told
 the proxy and trusts the proxy's CA. The host already knows both (environment variables and
 pip's configuration), so verifix carries them over for setup only; test runs get no network.
+Secrets in those settings (a proxy password, an index token) never enter the container:
+setup talks to the setup gateway (``gateway``), which holds them on the host side.
 """
 
 from __future__ import annotations
@@ -11,33 +14,84 @@ import configparser
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from .gateway import Gateway, Index, Upstream, has_credentials
 
 #: Where the CA bundle is copied inside a setup container (never bind-mounted).
 CONTAINER_CA_PATH = "/etc/verifix/ca.pem"
 
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+_PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 _CA_ENV_VARS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
 
 
 @dataclass(frozen=True)
 class SetupNetwork:
-    """What a setup container needs to reach package indexes like the host does."""
+    """How setup reaches package indexes like the host does; ``proxy`` and credentialed
+    index URLs stay on the host (the gateway uses them)."""
 
-    env: dict[str, str] = field(default_factory=dict)
+    proxy: str | None = None
+    no_proxy: str = ""
+    index_urls: tuple[str, ...] = ()  # the first is the main index, the rest extra ones
+    trusted_hosts: tuple[str, ...] = ()
     ca_bundle: Path | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def container_env(self) -> dict[str, str]:
-        """Environment for setup commands, pointing every TLS client at the copied CA."""
-        env = dict(self.env)
+    def gateway(self, bind: str) -> Gateway:
+        """The gateway for one build: the host's proxy upstream, credentialed indexes
+        served without their credentials, and the user's own index hosts reachable even
+        on a private network."""
+        allowed = set()
+        for url in self.index_urls:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            allowed.add(f"{(parts.hostname or '').lower()}:{port}")
+        for host in self.trusted_hosts:
+            name, _, port = host.lower().partition(":")
+            allowed |= {f"{name}:{port}"} if port else {f"{name}:80", f"{name}:443"}
+        return Gateway(
+            bind,
+            upstream=Upstream.parse(self.proxy, self.no_proxy) if self.proxy else None,
+            indexes=[Index.parse(u) for u in self.index_urls if has_credentials(u)],
+            allowed=frozenset(allowed),
+        )
+
+    def container_env(self, gateway: Gateway | None) -> dict[str, str]:
+        """Environment for setup commands: the gateway as the proxy, index URLs with no
+        secret in them, and every TLS client pointed at the copied CA."""
+        env = gateway.container_env() if gateway is not None else {}
+        urls, trusted, served = [], list(self.trusted_hosts), 0
+        for url in self.index_urls:
+            if has_credentials(url):
+                if gateway is None:
+                    continue  # no gateway, no way to use it without handing over the secret
+                url = gateway.index_url(served)
+                served += 1
+                trusted.append(gateway.bind)
+            urls.append(url)
+        if urls:
+            env["PIP_INDEX_URL"] = urls[0]
+        if len(urls) > 1:
+            env["PIP_EXTRA_INDEX_URL"] = " ".join(urls[1:])
+        if trusted:
+            env["PIP_TRUSTED_HOST"] = " ".join(dict.fromkeys(trusted))
         if self.ca_bundle is not None:
             for name in (*_CA_ENV_VARS, "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS"):
                 env[name] = CONTAINER_CA_PATH
         return env
 
     def cache_relevant(self) -> dict[str, str]:
-        """The settings that change what gets installed (indexes), not how it travels."""
-        return {k: v for k, v in self.env.items() if k.startswith("PIP_")}
+        """The settings that change what gets installed (indexes), not how it travels;
+        credentials are left out of the key."""
+        return {"indexes": " ".join(_without_credentials(u) for u in self.index_urls)}
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.username:
+        return url
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _pip_config_files() -> list[Path]:
@@ -93,39 +147,48 @@ def from_host(overrides: dict[str, str] | None = None) -> SetupNetwork:
     """
     overrides = overrides or {}
     notes: list[str] = []
-    env: dict[str, str] = {}
-    for name in _PROXY_VARS:
-        value = os.environ.get(name) or os.environ.get(name.lower())
-        if value:
-            env[name] = env[name.lower()] = value
+    proxy = next(
+        (
+            os.environ.get(n) or os.environ.get(n.lower())
+            for n in _PROXY_VARS
+            if os.environ.get(n) or os.environ.get(n.lower())
+        ),
+        None,
+    )
+    no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
     pip = _host_pip_settings()
-    index = _reachable_urls(pip.get("index-url", ""), notes)
-    if index:
-        env["PIP_INDEX_URL"] = index[0]
-    extra = _reachable_urls(pip.get("extra-index-url", ""), notes)
-    if extra:
-        env["PIP_EXTRA_INDEX_URL"] = " ".join(extra)
-    if pip.get("trusted-host"):
-        env["PIP_TRUSTED_HOST"] = pip["trusted-host"]
-
+    index = pip.get("index-url", "")
+    extra = pip.get("extra-index-url", "")
+    trusted = pip.get("trusted-host", "")
     ca: str | None = pip.get("cert")
     for name in _CA_ENV_VARS:
         ca = ca or os.environ.get(name)
 
-    for key, value in overrides.items():
-        if key in ("http_proxy", "https_proxy", "no_proxy"):
-            env[key.upper()] = env[key] = value
-        elif key == "index_url":
-            env["PIP_INDEX_URL"] = value
-        elif key == "extra_index_url":
-            env["PIP_EXTRA_INDEX_URL"] = value
-        elif key == "trusted_host":
-            env["PIP_TRUSTED_HOST"] = value
-        elif key == "ca_bundle":
-            ca = value
+    proxy = overrides.get("https_proxy") or overrides.get("http_proxy") or proxy
+    no_proxy = overrides.get("no_proxy", no_proxy)
+    index = overrides.get("index_url", index)
+    extra = overrides.get("extra_index_url", extra)
+    trusted = overrides.get("trusted_host", trusted)
+    ca = overrides.get("ca_bundle", ca)
 
+    main, extras = _reachable_urls(index, notes)[:1], _reachable_urls(extra, notes)
+    if extras and not main:
+        main = ["https://pypi.org/simple"]  # pip's default, stated so extras stay extras
+    urls = main + extras
+    if any(has_credentials(u) for u in urls) or (proxy and has_credentials(proxy)):
+        notes.append(
+            "credentials in the proxy or index settings stay on this machine: setup reaches "
+            "them through verifix's setup gateway"
+        )
     ca_path = Path(ca).expanduser() if ca else None
     if ca_path is not None and not ca_path.is_file():
         notes.append(f"CA bundle {ca_path} does not exist; containers use their own CAs")
         ca_path = None
-    return SetupNetwork(env=env, ca_bundle=ca_path, notes=tuple(notes))
+    return SetupNetwork(
+        proxy=proxy,
+        no_proxy=no_proxy,
+        index_urls=tuple(urls),
+        trusted_hosts=tuple(trusted.split()),
+        ca_bundle=ca_path,
+        notes=tuple(notes),
+    )

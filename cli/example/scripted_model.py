@@ -18,9 +18,10 @@ from typing import Any
 
 class ScriptedModel:
     """Replies are strings, or dicts: ``{"status": 500}`` for an error (with ``"headers"``
-    to send, such as Retry-After), ``{"text": ..., "usage": False}`` for a reply that
-    reports no usage, ``"usage": {"prompt_tokens": ..., "completion_tokens": ...}`` for
-    whatever usage a provider might claim, ``"delay": seconds`` to answer late; or a
+    to send, such as Retry-After), ``{"raw": "..."}`` for a body that is not JSON,
+    ``{"text": ..., "usage": False}`` for a reply that reports no usage,
+    ``"usage": {"prompt_tokens": ..., "completion_tokens": ...}`` for whatever usage a
+    provider might claim, ``"delay": seconds`` to answer late; or a
     callable that makes the reply from the request body (see ``literal``)."""
 
     def __init__(self, replies: list[Any], prompt_tokens: int = 1000, completion_tokens: int = 200):
@@ -42,6 +43,14 @@ class ScriptedModel:
                     reply = reply(body)
                 if isinstance(reply, dict) and reply.get("delay"):
                     time.sleep(reply["delay"])
+                if isinstance(reply, dict) and "raw" in reply:  # a body that is not JSON
+                    data = reply["raw"].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if isinstance(reply, dict) and "status" in reply:
                     error = {"error": {"message": "scripted failure"}}
                     self._send(reply["status"], error, reply.get("headers", {}))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from . import incontainer
 from .config import EnvSpec
-from .container import Container, Limits
+from .container import Container, ExecResult, Limits
 from .detect import PYTHON_RELEASES, WHEELS_LAG, dependency_files
 from .engine import LABEL_KEY, owner_labels
 from .envrepair import (
@@ -29,6 +29,8 @@ from .envrepair import (
     SetupAdvisor,
     SetupFailure,
     advised_argv,
+    collect_repair_for,
+    collect_repair_reason,
     evidence,
     recipe_path,
     refuse,
@@ -219,6 +221,18 @@ def _repairs(
     return proposed, ADVISED
 
 
+def _collect(box: Container, spec: EnvSpec, env: dict[str, str]) -> ExecResult | None:
+    """A pytest suite's collection, as root in the build container: the failed result when
+    it cannot collect, else None (a suite not run by pytest is not probed)."""
+    if not spec.test_command or "pytest" not in spec.test_command:
+        return None
+    command = f"{spec.test_command} --collect-only -q -p no:cacheprovider"
+    result = box.run(
+        command, min(spec.test_timeout, 600), env={**env, "PYTHONDONTWRITEBYTECODE": "1"}
+    )
+    return None if result.exit_code in (0, 5) or result.timed_out else result
+
+
 def prepare(
     client: docker.DockerClient,
     snapshot: Snapshot,
@@ -308,6 +322,20 @@ def prepare(
                     result.output,
                 )
             done.append(command)
+        # A suite that cannot even collect (a plugin its options need, a pytest too old for
+        # its plugins, a module its conftest imports) is repaired here, while the network
+        # is up, and the repaired image cached.
+        while len(repairs) < MAX_REPAIRS:
+            collected = _collect(box, spec, setup_env)
+            fix = collect_repair_for(collected.output, done) if collected else None
+            if fix is None:
+                break
+            why = collect_repair_reason(collected.output)
+            progress(f"the suite cannot collect ({why}): {fix}, then collect again")
+            if not box.run(fix, spec.setup_timeout, env=setup_env).ok:
+                break
+            done.append(fix)
+            repairs.append(f"{fix} (the suite could not collect: {why})")
         if repairs:
             saved = save_recipe(key, done, repairs)
             notes += tuple(f"setup repaired: {r}" for r in repairs)

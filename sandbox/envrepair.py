@@ -91,6 +91,69 @@ _OLD_METADATA = re.compile(
 )
 
 
+#: Options a repo's pytest configuration passes (``addopts``) and the plugin that adds each:
+#: a suite configured for a plugin it never declares cannot even collect without it.
+_PLUGIN_OPTIONS = {
+    "--cov": "pytest-cov",
+    "--cov-report": "pytest-cov",
+    "--cov-config": "pytest-cov",
+    "--timeout": "pytest-timeout",
+    "-n": "pytest-xdist",
+    "--numprocesses": "pytest-xdist",
+    "--dist": "pytest-xdist",
+    "--reruns": "pytest-rerunfailures",
+    "--benchmark-skip": "pytest-benchmark",
+    "--benchmark-disable": "pytest-benchmark",
+    "--doctest-plus": "pytest-doctestplus",
+    "--doctest-rst": "pytest-doctestplus",
+    "--mpl": "pytest-mpl",
+    "--remote-data": "pytest-remotedata",
+    "--asyncio-mode": "pytest-asyncio",
+    "--mypy": "pytest-mypy",
+    "--flake8": "pytest-flake8",
+    "--black": "pytest-black",
+    "--isort": "pytest-isort",
+    "--randomly-seed": "pytest-randomly",
+    "--hypothesis-profile": "hypothesis",
+    "--hypothesis-show-statistics": "hypothesis",
+    "--env": "pytest-env",
+    "--nbval": "nbval",
+}
+_UNRECOGNIZED = re.compile(r"error: unrecognized arguments: (.+)")
+#: A plugin that needs a newer pytest than the era's: the oldest pytest it accepts.
+_PLUGIN_WANTS_PYTEST = re.compile(
+    r"Plugin '[\w.-]+' could not be loaded: \(pytest [\d.]+ .*?'(pytest[<>=!~][^']+)'"
+)
+
+
+def collect_repair_for(output: str, already: list[str]) -> str | None:
+    """A command that may let a suite that cannot collect run: the plugin its options
+    need, a pytest its plugins accept, or a module it imports (then ``repair_for``)."""
+    wanted = _PLUGIN_WANTS_PYTEST.search(output)
+    if wanted:
+        command = f"python -m pip install {shlex.quote(wanted.group(1))}"
+        if command not in already:
+            return command
+    for match in _UNRECOGNIZED.finditer(output):
+        for option in match.group(1).split():
+            plugin = _PLUGIN_OPTIONS.get(option.split("=")[0])
+            command = f"python -m pip install {plugin}" if plugin else None
+            if command and command not in already:
+                return command
+    return repair_for(output, already)
+
+
+def collect_repair_reason(output: str) -> str:
+    """The line of a failed collection that the rule acted on."""
+    wanted = _PLUGIN_WANTS_PYTEST.search(output)
+    if wanted:
+        return f"a pytest plugin needs {wanted.group(1)}"
+    unrecognized = _UNRECOGNIZED.search(output)
+    if unrecognized:
+        return f"the pytest configuration passes {unrecognized.group(1).split()[0]}"
+    return repair_reason(output)
+
+
 def repair_for(output: str, already: list[str]) -> str | None:
     """A command that may fix the failure in ``output``, or None when no rule applies."""
     for pattern, packages in ((_NO_COMPILER, "build-essential"), (_NO_HEADERS, "python3-dev")):

@@ -239,3 +239,19 @@ def test_a_setup_py_importing_an_undeclared_module_is_repaired_once(make_repo, t
     assert any("repaired once" in n for n in again["notes"])
     shown = json.loads(verifix("env", "show", "--json", str(repo), env=cache).out)
     assert "python -m pip install six" in shown["repaired setup"]["value"]
+
+
+def test_a_suite_configured_for_an_undeclared_plugin_is_repaired_to_collect(make_repo):
+    repo = make_repo()
+    (repo / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\npythonpath = ["."]\naddopts = "--timeout=60"\n'
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a timeout plugin nobody declares")
+
+    checked = verifix("env", "check", "--json", str(repo))
+
+    assert checked.code == 0, checked.out + checked.err
+    report = json.loads(checked.out)
+    assert report["counts"] == {"failed": 2, "passed": 1}
+    assert any("python -m pip install pytest-timeout" in n for n in report["notes"])

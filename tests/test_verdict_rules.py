@@ -187,3 +187,25 @@ def test_a_cut_id_targets_the_tests_it_names_that_fail():
     assert judge(base, broken, targets=["t.py::test_x[select"], must_pass=[]).broken
     all_pass = judge(fixed, fixed, targets=["t.py::test_x[select"], must_pass=[])
     assert all_pass.status is Status.TARGETS_ALREADY_PASS
+
+
+def test_collection_repair_rules():
+    from verifix.sandbox.envrepair import collect_repair_for
+
+    usage = (
+        "ERROR: usage: __main__.py [options] [file_or_dir] [file_or_dir] [...]\n"
+        "__main__.py: error: unrecognized arguments: --cov=pkg --cov-report=xml -n 2\n"
+    )
+    assert collect_repair_for(usage, []) == "python -m pip install pytest-cov"
+    assert collect_repair_for(usage, ["python -m pip install pytest-cov"]) == (
+        "python -m pip install pytest-xdist"
+    )
+    plugin = (
+        "pluggy.PluginValidationError: Plugin 'pytest_cov' could not be loaded: "
+        "(pytest 3.5.1 (/opt/venv/lib/python3.9/site-packages), "
+        "Requirement.parse('pytest>=4.6'))!"
+    )
+    assert collect_repair_for(plugin, []) == "python -m pip install 'pytest>=4.6'"
+    conftest = "ImportError while loading conftest\nE   ModuleNotFoundError: No module named 'nx'"
+    assert collect_repair_for(conftest, []) == "python -m pip install nx"
+    assert collect_repair_for("INTERNALERROR> AssertionError", []) is None

@@ -175,8 +175,12 @@ def repair_for(output: str, already: list[str]) -> str | None:
         if command not in already:
             return command
     for name in reversed(_MISSING.findall(output)):
-        top = name if name in _DISTRIBUTIONS else name.split(".")[0]
-        if top.startswith("_") or top in ("verifix_report",):
+        # A missing submodule of a package that is there (pandas.plotting._style) means
+        # another version of it, which no rule can guess; "..." is not a module at all.
+        if name not in _DISTRIBUTIONS and not re.fullmatch(r"[A-Za-z]\w*", name):
+            continue
+        top = name
+        if top in ("verifix_report",):
             continue
         command = f"python -m pip install {shlex.quote(_DISTRIBUTIONS.get(top, top))}"
         if command not in already:

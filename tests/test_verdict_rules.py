@@ -209,3 +209,5 @@ def test_collection_repair_rules():
     conftest = "ImportError while loading conftest\nE   ModuleNotFoundError: No module named 'nx'"
     assert collect_repair_for(conftest, []) == "python -m pip install nx"
     assert collect_repair_for("INTERNALERROR> AssertionError", []) is None
+    assert collect_repair_for("No module named 'pandas.plotting._style'", []) is None
+    assert collect_repair_for("No module named '...'", []) is None

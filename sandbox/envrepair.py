@@ -174,15 +174,8 @@ def repair_for(output: str, already: list[str]) -> str | None:
         command = f"{_NO_CUTOFF} {shlex.quote(requirement)}"
         if command not in already:
             return command
-    for name in reversed(_MISSING.findall(output)):
-        # A missing submodule of a package that is there (pandas.plotting._style) means
-        # another version of it, which no rule can guess; "..." is not a module at all.
-        if name not in _DISTRIBUTIONS and not re.fullmatch(r"[A-Za-z]\w*", name):
-            continue
-        top = name
-        if top in ("verifix_report",):
-            continue
-        command = f"python -m pip install {shlex.quote(_DISTRIBUTIONS.get(top, top))}"
+    for name in reversed(_missing(output)):
+        command = f"python -m pip install {shlex.quote(_DISTRIBUTIONS.get(name, name))}"
         if command not in already:
             return command
     return None
@@ -203,8 +196,20 @@ def repair_reason(output: str) -> str:
     old = _NO_OLD_FILES.findall(output)
     if old:
         return f"no file of {old[-1]} uploaded before the package cutoff"
-    found = _MISSING.findall(output)
+    found = _missing(output)
     return f"No module named {found[-1]!r}" if found else "?"
+
+
+def _missing(output: str) -> list[str]:
+    """Modules the output says are missing that installing a distribution can provide. A
+    missing submodule of a package that is there (pandas.plotting._style) means another
+    version of it, which no rule can guess; "..." is not a module at all."""
+    return [
+        name
+        for name in _MISSING.findall(output)
+        if (name in _DISTRIBUTIONS or re.fullmatch(r"[A-Za-z]\w*", name))
+        and name != "verifix_report"
+    ]
 
 
 def recipe_dir() -> Path:

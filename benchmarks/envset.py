@@ -29,12 +29,10 @@ _HOLD = 0.9
 
 def _ran(counts: dict, expected: int) -> str:
     """A suite that ran holds when it passes 90% of the dataset's count; when the dataset
-    counts none, when it passes some test and fails none (0 of 11 is not an environment)."""
+    counts none, 90% of it is nothing, so it holds when it passes some test (0 of 11 is
+    not an environment)."""
     passed = sum(counts.get(k, 0) for k in ("passed", "xfailed", "xpassed"))
-    failing = counts.get("failed", 0) + counts.get("error", 0)
-    if expected == 0:
-        return "holds" if passed and not failing else "runs, fewer tests pass"
-    return "holds" if passed >= _HOLD * expected else "runs, fewer tests pass"
+    return "holds" if passed >= max(_HOLD * expected, 1) else "runs, fewer tests pass"
 
 
 def classify(report: dict, expected: int) -> str:

@@ -370,13 +370,39 @@ def _tox_testenv(files: RepoFiles) -> tuple[list[str], list[str]]:
         return [], []
     if not parser.has_section("testenv"):
         return [], []
-    extras = re.split(r"[,\s]+", parser.get("testenv", "extras", fallback="").strip())
+    extras: list[str] = []
+    for line in _tox_lines(parser.get("testenv", "extras", fallback="")):
+        extras += [e for e in re.split(r"[,\s]+", line) if e and e not in extras]
     deps = []
-    for line in parser.get("testenv", "deps", fallback="").splitlines():
-        line = line.split(" #")[0].strip().replace("{toxinidir}/", "")
-        if line and "{" not in line and not line.startswith("#"):
+    for line in _tox_lines(parser.get("testenv", "deps", fallback="")):
+        line = line.replace("{toxinidir}/", "")
+        if "{" not in line:
             deps.append(line)
-    return [e for e in extras if e], deps
+    return extras, deps
+
+
+#: tox factors whose settings are not the tests' (``lint: dev``, ``docs: sphinx``).
+_NOT_TEST_FACTORS = {"lint", "docs", "doc", "style", "flake8", "mypy", "typing", "type"}
+_NOT_TEST_FACTORS |= {"format", "readme", "build", "release", "pre-commit", "precommit"}
+
+
+def _tox_lines(value: str) -> list[str]:
+    """A tox setting's lines, comments dropped; a line conditional on factors
+    (``unit: test``, ``py3{8,9}: x``) counts without its condition, unless every factor
+    it names is about something other than the tests."""
+    out = []
+    for raw in value.splitlines():
+        line = raw.split(" #")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        factors = re.match(r"^([\w{},.!-]+):\s+(.*)$", line)
+        if factors:
+            names = set(re.split(r"[-,{}!]+", factors.group(1))) - {""}
+            if names and names <= _NOT_TEST_FACTORS:
+                continue
+            line = factors.group(2)
+        out.append(line)
+    return out
 
 
 #: When each pytest major came out. A project's tests were written against the pytest of

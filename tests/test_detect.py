@@ -149,6 +149,25 @@ def test_tox_testenv_extras_and_deps_are_what_tests_need(tmp_path):
     assert setup[1].startswith("python -m pip install -e '.[tests,reco]' ||")
 
 
+def test_tox_factor_conditional_settings_count_without_their_condition(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": (
+                "[project]\nname = 'x'\n[project.optional-dependencies]\n"
+                "test = ['pytest']\ndev = ['flake8']\n"
+            ),
+            "tox.ini": (
+                "[testenv]\nextras =\n    lint: dev\n    unit: test\n    integration: test\n"
+                "deps =\n    invoke\n    readme: rundoc\n    py3{8,9}-unit: mock\n"
+            ),
+        },
+    )
+    setup = detect(tmp_path).setup
+    assert setup[0] == "python /verifix/bin/install_requirements.py invoke mock"
+    assert setup[1].startswith("python -m pip install -e '.[test]' ||")
+
+
 def _pytest_for(command: str, python: str) -> SpecifierSet:
     """The one pytest requirement of an install command that applies on ``python``."""
     applies = []

@@ -255,3 +255,18 @@ def test_a_suite_configured_for_an_undeclared_plugin_is_repaired_to_collect(make
     report = json.loads(checked.out)
     assert report["counts"] == {"failed": 2, "passed": 1}
     assert any("python -m pip install pytest-timeout" in n for n in report["notes"])
+
+
+def test_a_module_that_cannot_be_imported_does_not_stop_the_rest_of_the_suite(make_repo):
+    repo = make_repo()
+    (repo / "maint").mkdir()
+    (repo / "maint" / "tool_test.py").write_text("import not_installed_anywhere\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a maintainer script named like a test")
+
+    checked = verifix(
+        "env", "check", "--json", "--setup", "python -m pip install -q pytest", str(repo)
+    )
+
+    assert checked.code == 0, checked.out + checked.err
+    assert json.loads(checked.out)["counts"] == {"error": 1, "failed": 2, "passed": 1}

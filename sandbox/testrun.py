@@ -217,16 +217,8 @@ def run_check(
     full = compose_command(command, selection)
     run_env = dict(env)
     run_env["PYTHONPATH"] = ":".join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH")) if p)
-    # A module that cannot be imported (a maintainer script named like a test, say) is
-    # reported as an error, and the rest of the suite still runs: pytest would otherwise
-    # stop the whole session and a patch could be judged on nothing.
     run_env["PYTEST_ADDOPTS"] = " ".join(
-        p
-        for p in (
-            "-p verifix_report --continue-on-collection-errors",
-            env.get("PYTEST_ADDOPTS"),
-        )
-        if p
+        p for p in ("-p verifix_report", env.get("PYTEST_ADDOPTS")) if p
     )
     run_env.update(
         VERIFIX_TEST_COMMAND=full,

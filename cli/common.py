@@ -1,4 +1,7 @@
-"""Options shared by the commands that need an environment, and turning them into a spec."""
+"""Options shared by the commands that need an environment, and turning them into a spec.
+
+Each option is defined once here and used by every command that takes it, so ``verify``
+and ``fix`` spell, explain and group it the same way."""
 
 from __future__ import annotations
 
@@ -59,12 +62,38 @@ TestTimeoutOpt = Annotated[
         "--test-timeout", help="Seconds one test run may take.", rich_help_panel=ENV_PANEL
     ),
 ]
+RebuildOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rebuild", help="Rebuild the environment image, cached or not.", rich_help_panel=ENV_PANEL
+    ),
+]
 SetupTimeoutOpt = Annotated[
     int | None,
     typer.Option(
         "--setup-timeout", help="Seconds one setup command may take.", rich_help_panel=ENV_PANEL
     ),
 ]
+
+TestOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--test",
+        "-t",
+        help="A target test, a pytest node id (repeatable). Default: the tests that fail "
+        "on the base tree.",
+    ),
+]
+#: ``verify`` spelled it ``--tests`` before both commands agreed on ``--test``: scripts
+#: that use the old spelling keep working, and help shows only the one spelling.
+TestsAliasOpt = Annotated[list[str] | None, typer.Option("--tests", hidden=True)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+
+
+def targets(test: list[str] | None, alias: list[str] | None) -> list[str] | None:
+    """The target test ids named with ``--test`` (or its old spelling), None for none."""
+    named = [*(test or []), *(alias or [])]
+    return named or None
 
 
 def cli_overrides(

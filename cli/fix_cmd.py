@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +26,23 @@ from verifix.sandbox.snapshot import repo_root
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
-from .common import ConfigOpt, build_spec
+from .common import (
+    ConfigOpt,
+    EnvOpt,
+    ImageOpt,
+    PythonOpt,
+    QuietOpt,
+    RebuildOpt,
+    SetupOpt,
+    SetupTimeoutOpt,
+    TestCmdOpt,
+    TestOpt,
+    TestsAliasOpt,
+    TestTimeoutOpt,
+    build_spec,
+    cli_overrides,
+    targets,
+)
 from .github_cmd import ProgressComment
 from .output import ProgressLog, stderr, stdout
 
@@ -56,10 +73,11 @@ def fix(
     issue_text: Annotated[
         str | None, typer.Option("--issue-text", help="The issue as text.")
     ] = None,
-    tests: Annotated[
-        list[str] | None,
-        typer.Option("--test", "-t", help="A failing test the fix must make pass (repeatable)."),
-    ] = None,
+    test: TestOpt = None,
+    tests_alias: TestsAliasOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON instead of the patch.")
+    ] = False,
     model: Annotated[
         str | None,
         typer.Option(
@@ -136,8 +154,16 @@ def fix(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the patch here, not to stdout.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
+    image: ImageOpt = None,
+    python: PythonOpt = None,
+    setup: SetupOpt = None,
+    test_cmd: TestCmdOpt = None,
+    env: EnvOpt = None,
+    test_timeout: TestTimeoutOpt = None,
+    setup_timeout: SetupTimeoutOpt = None,
+    rebuild: RebuildOpt = False,
     github_api_url: Annotated[
         str | None,
         typer.Option(
@@ -235,55 +261,67 @@ def fix(
     chosen = resolve_model(repo if not from_github or origin_ok(repo, ref) else None, flags)
     max_attempts = chosen.max_attempts
     llm = Model(chosen.config, Budget(chosen.max_cost), deadline=time.monotonic() + timeout)
-    progress: Callable[[str], None] = ProgressLog(quiet)
     hub = github.GitHub(github_api_url) if ref is not None else None
+    if ref is not None and hub is not None and (pr or comment):
+        skip = _skip_reason(hub, ref)
+        if skip:
+            stderr.print(f"skipped: {skip}")
+            _write_outputs(outputs, verdict="skipped", pr_url="", cost=0.0)
+            if as_json:
+                _print_json(_skipped_json(skip))
+            return exit_codes.VERIFIED
+    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
+    log = ProgressLog(quiet, cost=lambda: llm.budget.spent)
+    progress: Callable[[str], None] = log
     board: ProgressComment | None = None
-    if ref is not None and hub is not None:
-        if pr or comment:
-            skip = _skip_reason(hub, ref)
-            if skip:
-                stderr.print(f"skipped: {skip}")
-                _write_outputs(outputs, verdict="skipped", pr_url="", cost=0.0)
-                return exit_codes.VERIFIED
-        the_issue = hub.issue(ref, started=started, all_comments=all_comments)
-        progress(f"issue {ref}: {the_issue.title} ({len(the_issue.comments)} comments read)")
-        if not origin_ok(repo, ref):
-            repo = github.checkout(hub, ref, branch)
-        if progress_comment:
-            progress = board = ProgressComment(hub, ref, progress)
-    checks = Checks(targets=list(tests) if tests else None)
-    try:
-        result = run_fix(
-            repo,
-            the_issue,
-            llm,
-            Limits(max_attempts, timeout),
-            checks,
-            config,
-            progress,
-            reproduce_first=not no_repro,
-            allowed=tuple(allow_path or ()),
-        )
-    except (VerifixError, KeyboardInterrupt) as exc:
-        if board is not None:  # a progress comment must not say "working" forever
-            board.finish(f"stopped: {exc or 'interrupted'}")
-        raise
-    progress(f"run record: {result.record} (verifix show)")
-    code = _report(result, llm, output)
+    with log:  # the live status line is gone before the result is printed
+        if ref is not None and hub is not None:
+            the_issue = hub.issue(ref, started=started, all_comments=all_comments)
+            progress(f"issue {ref}: {the_issue.title} ({len(the_issue.comments)} comments read)")
+            if not origin_ok(repo, ref):
+                repo = github.checkout(hub, ref, branch)
+            if progress_comment:
+                progress = board = ProgressComment(hub, ref, progress)
+        try:
+            result = run_fix(
+                repo,
+                the_issue,
+                llm,
+                Limits(max_attempts, timeout),
+                Checks(targets=targets(test, tests_alias)),
+                config,
+                progress,
+                reproduce_first=not no_repro,
+                allowed=tuple(allow_path or ()),
+                overrides=overrides,
+                rebuild=rebuild,
+            )
+        except (VerifixError, KeyboardInterrupt) as exc:
+            if board is not None:  # a progress comment must not say "working" forever
+                board.finish(f"stopped: {exc or 'interrupted'}")
+            raise
+        progress(f"run record: {result.record} (verifix show)")
+    code = _report(result, llm, output, patch_to_stdout=not as_json)
+    delivered: dict[str, Any] = {"applied": False, "branch": None, "pull_request": None}
     if result.patch:
         if commit:
             made = deliver.commit_to_branch(
                 result.repo, result.patch, the_issue, result.winner.explanation()
             )
+            delivered["branch"] = made
             stderr.print(f"committed on branch {made} (git switch {made})")
         if apply:
             deliver.apply_to_worktree(result.repo, result.patch)
+            delivered["applied"] = True
             stderr.print(f"applied to {result.repo}")
     pr_url = _to_github(result, the_issue, hub, ref, pr=pr, draft=not ready, comment=comment)
+    delivered["pull_request"] = pr_url or None
     verdict = "verified" if result.patch else "not-verified"
     if board is not None:
         board.finish(f"{verdict}" + (f": {pr_url}" if pr_url else f" ({result.outcome.stopped})"))
     _write_outputs(outputs, verdict=verdict, pr_url=pr_url, cost=llm.budget.spent)
+    if as_json:
+        _print_json(_fix_json(result, llm, delivered))
     return code
 
 
@@ -366,6 +404,10 @@ class FixRun:
     repo: Path
     record: Path
     reproduction: Reproduction | None = None
+    #: What the record says of the environment (image, Python, test command, ...) and of
+    #: the baseline run's counts; ``fix --json`` reports them too.
+    environment: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, int] = field(default_factory=dict)
 
     @property
     def winner(self) -> Attempt:
@@ -394,10 +436,14 @@ def run_fix(
     *,
     reproduce_first: bool = True,
     allowed: tuple[str, ...] = (),
+    overrides: dict[str, Any] | None = None,
+    rebuild: bool = False,
 ) -> FixRun:
     """Snapshot, environment, baseline, a reproduction test when nothing fails, the loop,
     and the run record: ``fix`` and ``demo``. A run that a provider error or Ctrl-C ends
-    still writes its record (the money spent is accounted for) and names its best attempt."""
+    still writes its record (the money spent is accounted for) and names its best attempt.
+    ``overrides`` are the environment flags (``--python``, ``--setup``, ...), applied over
+    detection and the repo's configuration exactly as ``verify`` applies them."""
     started = datetime.now(timezone.utc)
     client = connect()
     outcome = Outcome()
@@ -419,14 +465,17 @@ def run_fix(
 
     with snapshot.of_worktree(repo) as snap:
         try:
-            spec = build_spec(snap, config, {})
+            spec = build_spec(snap, config, overrides or {})
             # A setup step that fails may be repaired by the model, on the run's budget.
             advisor = ModelAdvisor(llm, progress)
-            env = environment.prepare(client, snap, spec, progress, advisor=advisor)
+            env = environment.prepare(
+                client, snap, spec, progress, rebuild=rebuild, advisor=advisor
+            )
             facts["environment"] = {
                 "image": env.image,
                 "base_image": env.base.ref,
                 "python": env.base.python,
+                "cached": env.cached,
                 "snapshot": snap.description,
             }
             with VerifySession(client, env, snap, checks, progress) as session:
@@ -495,15 +544,40 @@ def run_fix(
                 progress(f"run record: {path} (${llm.budget.spent:.4f} spent)")
             raise
         path = keep("")
-    return FixRun(outcome, snap.repo, path, repro)
+    return FixRun(outcome, snap.repo, path, repro, facts["environment"], facts["baseline"])
 
 
-def _report(result: FixRun, llm: Model, output: Path | None) -> int:
+FIX_SCHEMA = "verifix.fix/1"
+
+
+def _status(result: FixRun) -> tuple[str, str]:
+    """The run's status (``VERIFIED``, ``NO_REGRESSIONS``, ``NOT_FIXED``) and one sentence
+    why: the same words for the headline on stderr and for ``--json``."""
+    outcome = result.outcome
+    winner = outcome.verified
+    if winner is None:
+        best = outcome.best()
+        why = (best.error or (best.verdict.reason if best.verdict else "")) if best else ""
+        return "NOT_FIXED", f"stopped at the {outcome.stopped}" + (
+            f"; best attempt #{best.number}: {why}" if best else ""
+        )
+    if not any(a.verdict and a.verdict.targets for a in outcome.attempts if a.accepted):
+        return "NO_REGRESSIONS", "nothing broke, and nothing shows the issue is fixed (--no-repro)"
+    assert winner.verdict is not None
+    return "VERIFIED", winner.verdict.reason
+
+
+def _report(
+    result: FixRun, llm: Model, output: Path | None, *, patch_to_stdout: bool = True
+) -> int:
+    """The headline and explanation on stderr; the patch on stdout (unless ``--json`` takes
+    stdout) or in ``--output``."""
     outcome = result.outcome
     spent = (
         f"{len(outcome.attempts)} attempts, ${llm.budget.spent:.4f}, "
         f"{llm.budget.prompt_tokens + llm.budget.completion_tokens} tokens"
     )
+    status, _ = _status(result)
     winner = outcome.verified
     if winner is None:
         best = outcome.best()
@@ -514,7 +588,7 @@ def _report(result: FixRun, llm: Model, output: Path | None) -> int:
         return exit_codes.NOT_VERIFIED
     patch = result.patch
     assert patch is not None
-    if not any(a.verdict and a.verdict.targets for a in outcome.attempts if a.accepted):
+    if status == "NO_REGRESSIONS":
         stderr.print(
             f"[bold yellow]NO REGRESSIONS[/] attempt {winner.number} ({spent}); "
             "nothing shows the issue is fixed (--no-repro)"
@@ -528,6 +602,82 @@ def _report(result: FixRun, llm: Model, output: Path | None) -> int:
     if output:
         output.write_text(patch)
         stderr.print(f"patch written to {output}")
-    else:
+    elif patch_to_stdout:
         stdout.out(patch, end="", highlight=False)
     return exit_codes.VERIFIED
+
+
+def _fix_json(result: FixRun, llm: Model, delivered: dict[str, Any]) -> dict[str, Any]:
+    """``fix --json``: what a script needs from the run in one object (schema
+    ``verifix.fix/1``, documented in the README); the run record keeps everything else."""
+    outcome = result.outcome
+    status, reason = _status(result)
+    chosen = outcome.verified or outcome.best()
+    repro = result.reproduction
+    return {
+        "schema": FIX_SCHEMA,
+        "status": status,
+        "reason": reason,
+        "stopped": outcome.stopped,
+        "patch": result.patch,
+        "explanation": outcome.verified.explanation() if outcome.verified else None,
+        "verified_attempt": outcome.verified.number if outcome.verified else None,
+        "best_attempt": chosen.number if chosen else None,
+        "attempts": [
+            {
+                "number": a.number,
+                "status": a.verdict.status.value if a.verdict else None,
+                "reason": a.verdict.reason if a.verdict else a.error,
+                "accepted": a.accepted,
+                "cost": a.cost,
+                "prompt_tokens": a.prompt_tokens,
+                "completion_tokens": a.completion_tokens,
+                "seconds": round(a.seconds, 2),
+            }
+            for a in outcome.attempts
+        ],
+        "verdict": chosen.verdict.to_json() if chosen and chosen.verdict else None,
+        "reproduction": (
+            {"stopped": repro.stopped, "test_ids": repro.test_ids, "attempts": len(repro.attempts)}
+            if repro is not None
+            else None
+        ),
+        "cost": llm.budget.spent,
+        "calls": llm.budget.calls,
+        "tokens": {"prompt": llm.budget.prompt_tokens, "completion": llm.budget.completion_tokens},
+        "environment": result.environment,
+        "baseline": result.baseline,
+        "record": str(result.record),
+        **delivered,
+    }
+
+
+def _skipped_json(reason: str) -> dict[str, Any]:
+    """``fix --json`` for an issue skipped before any work: the same keys, nothing done."""
+    return {
+        "schema": FIX_SCHEMA,
+        "status": "SKIPPED",
+        "reason": reason,
+        "stopped": "skipped",
+        "patch": None,
+        "explanation": None,
+        "verified_attempt": None,
+        "best_attempt": None,
+        "attempts": [],
+        "verdict": None,
+        "reproduction": None,
+        "cost": 0.0,
+        "calls": 0,
+        "tokens": {"prompt": 0, "completion": 0},
+        "environment": {},
+        "baseline": {},
+        "record": None,
+        "applied": False,
+        "branch": None,
+        "pull_request": None,
+    }
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    """One JSON object on stdout, printed as ``verify --json`` prints its verdict."""
+    stdout.print_json(json.dumps(data))

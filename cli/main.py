@@ -12,6 +12,7 @@ as ``typer._click``, so its exceptions and the group class below come from there
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import signal
 import sys
@@ -62,12 +63,41 @@ def _load(name: str) -> Command:
     """Import one command's module and build its click command as ``app`` would have."""
     module, attribute, _ = _COMMANDS[name]
     target = getattr(importlib.import_module(f".{module}", __package__), attribute)
-    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
+    holder = typer.Typer(rich_markup_mode="rich", add_completion=False)
     if isinstance(target, typer.Typer):
         holder.add_typer(target, name=name)
     else:
         holder.command(name)(target)
-    return get_group(holder).commands[name]
+    command = get_group(holder).commands[name]
+    _literal_help(command)
+    return command
+
+
+def _plain(text: str) -> str:
+    """A help text as rich should print it: each paragraph on one line for rich to wrap
+    (it keeps a docstring's line breaks), nothing in it read as markup."""
+    from rich.markup import escape  # loaded with the command, never for the listing
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(escape(" ".join(p.split())) for p in paragraphs)
+
+
+def _literal_help(command: Command) -> None:
+    """Let rich draw a command's help in panels (Model, Limits, Environment, ...) while its
+    texts stay plain (``_plain``), so help strings are written as they should read, with no
+    markup. The listing (``verifix --help``) stays click's plain text: it must not load rich.
+    A flag takes no value, so no ``<bool>`` is shown beside it."""
+    if command.help:
+        command.help = _plain(command.help)
+    help_option = command.get_help_option(Context(command))  # made once, then kept
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        text = getattr(param, "help", None)  # typer's arguments carry a help text too
+        if text:
+            param.help = _plain(text)
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _literal_help(sub)
 
 
 class _LazyCommands(Mapping[str, Command]):
@@ -172,9 +202,13 @@ def run() -> None:
         _error(str(exc))
         code = exit_codes.USAGE if isinstance(exc, UsageError) else exit_codes.ENVIRONMENT
     except Exception as exc:
+        from verifix.sandbox.engine import loss_behind  # no docker import: os and errors
+
         if _state["debug"]:
             traceback.print_exc()
-        _error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        engine = loss_behind(exc)
+        raw = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
+        _error(str(engine) if engine else raw)
         code = exit_codes.ENVIRONMENT
     sys.stderr.flush()
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections.abc import Callable
 
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
+from rich.text import Text
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -24,17 +28,90 @@ def plain() -> bool:
     return not (isatty is not None and isatty()) or bool(os.environ.get("CI"))
 
 
-class ProgressLog:
-    """Prints one dim line per step with the elapsed time; silent with ``--quiet``."""
+#: The phase a step belongs to, from how its message reads; the live status names it. A
+#: message that matches none (a result, a note) belongs to the phase before it.
+_PHASES = (
+    (
+        "environment",
+        re.compile(
+            r"(setup|building the environment|environment|packages as of|pulling|debootstrap"
+            r"|bootstrapping|creating the virtualenv|importing the root filesystem|upgrading pip)\b"
+        ),
+    ),
+    ("model", re.compile(r".*\basking the model\b")),
+    ("tests", re.compile(r"running the tests|.*: (checking the patch|running the proposed test)")),
+)
 
-    def __init__(self, quiet: bool = False) -> None:
+
+#: A braille spinner, one frame per 80 ms: it moves even while the step's seconds do not.
+_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def live_terminal() -> bool:
+    """Whether stderr can hold a live status line: a terminal that understands cursor
+    movement, and no CI job (whose log keeps every redraw as a line of its own)."""
+    return stderr.is_terminal and not stderr.is_dumb_terminal and not os.environ.get("CI")
+
+
+class ProgressLog:
+    """Progress on stderr: a dim line per step with the elapsed time; silent with ``--quiet``.
+
+    Used as a context manager on a terminal, it also keeps one live status line below
+    those lines, redrawn in place a few times a second: the phase (environment, model,
+    tests), how long the current step has run, the money spent so far (``cost``) and the
+    step itself, so a setup command, a test run or a model call that takes minutes shows it
+    is alive. Off a terminal (a pipe, a file, a CI log) there is no status: only the whole
+    lines, with no carriage returns or escape sequences for a log to keep.
+    """
+
+    def __init__(self, quiet: bool = False, cost: Callable[[], float] | None = None) -> None:
         self.quiet = quiet
+        self.cost = cost
         self.started = time.monotonic()
+        self.step = ""
+        self.step_started = self.started
+        self.phase = "starting"
+        self._live: Live | None = None
+
+    def __enter__(self) -> ProgressLog:
+        if not self.quiet and live_terminal():
+            # stdout is left alone: the patch or the JSON there must reach it unchanged.
+            self._live = Live(
+                get_renderable=self._status,
+                console=stderr,
+                refresh_per_second=4,
+                transient=True,
+                redirect_stdout=False,
+            )
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
     def __call__(self, message: str) -> None:
-        if not self.quiet:
-            elapsed = time.monotonic() - self.started
-            stderr.print(f"[dim]{elapsed:6.1f}s[/dim]  {escape(message)}", highlight=False)
+        if self.quiet:
+            return
+        now = time.monotonic()
+        self.step, self.step_started = message, now
+        self.phase = next((name for name, rx in _PHASES if rx.match(message)), self.phase)
+        if self._live is not None:
+            self._live.refresh()  # the line goes above the new status, not the old one
+        stderr.print(f"[dim]{now - self.started:6.1f}s[/dim]  {escape(message)}", highlight=False)
+
+    def _status(self) -> Text:
+        """The status line as it reads now; one line, the step cut short to fit."""
+        now = time.monotonic()
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(_FRAMES[int(now / 0.08) % len(_FRAMES)], style="cyan")
+        line.append(f" {self.phase}", style="bold")
+        line.append(f"  {now - self.step_started:.0f}s (total {now - self.started:.0f}s)")
+        if self.cost is not None:
+            line.append(f"  ${self.cost():.4f}", style="green")
+        line.append(f"  {' '.join(self.step.split())}", style="dim")
+        return line
 
 
 def error(message: str) -> None:

@@ -22,13 +22,18 @@ from .common import (
     EnvOpt,
     ImageOpt,
     PythonOpt,
+    QuietOpt,
+    RebuildOpt,
     RepoArg,
     SetupOpt,
     SetupTimeoutOpt,
     TestCmdOpt,
+    TestOpt,
+    TestsAliasOpt,
     TestTimeoutOpt,
     build_spec,
     cli_overrides,
+    targets,
 )
 from .output import ProgressLog, stdout
 
@@ -66,14 +71,8 @@ def verify(
         str | None,
         typer.Option("--patch", "-p", help="The patch to check: a diff file, or - for stdin."),
     ] = None,
-    tests: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tests",
-            "-t",
-            help="A target test id (repeatable). Default: tests failing at baseline.",
-        ),
-    ] = None,
+    test: TestOpt = None,
+    tests_alias: TestsAliasOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
     swebench: Annotated[
         Path | None,
@@ -83,10 +82,7 @@ def verify(
         str | None, typer.Option("--instance", help="The SWE-bench instance id.")
     ] = None,
     gold: Annotated[bool, typer.Option("--gold", help="Check the instance's own patch.")] = False,
-    rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Rebuild the environment image.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     image: ImageOpt = None,
     python: PythonOpt = None,
@@ -95,6 +91,7 @@ def verify(
     env: EnvOpt = None,
     test_timeout: TestTimeoutOpt = None,
     setup_timeout: SetupTimeoutOpt = None,
+    rebuild: RebuildOpt = False,
 ) -> int:
     """Verify a patch against the repo's own tests in a Docker sandbox.
 
@@ -102,7 +99,7 @@ def verify(
     2 usage or configuration error, 3 environment or sandbox error.
     """
     overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
-    progress = ProgressLog(quiet)
+    tests = targets(test, tests_alias)
     if (swebench is None) != (instance is None):
         raise UsageError("--swebench and --instance go together")
     if gold and swebench is None:
@@ -110,7 +107,7 @@ def verify(
     if gold and patch:
         raise UsageError("--gold and --patch both name a patch: pass one")
     if swebench is not None and tests:
-        raise UsageError("--tests cannot be combined with --swebench: the instance names its tests")
+        raise UsageError("--test cannot be combined with --swebench: the instance names its tests")
 
     if swebench is not None:
         inst = swebench_mod.load(swebench, instance or "")
@@ -119,9 +116,9 @@ def verify(
         snap = snapshot.of_commit(repo, inst.base_commit)
     else:
         patch_text = read_patch(patch) if patch else None
-        checks = Checks(targets=list(tests) if tests else None)
+        checks = Checks(targets=tests)
         snap = snapshot.of_worktree(repo)
-    with snap:
+    with snap, ProgressLog(quiet) as progress:  # the live status ends before the verdict
         verdict = run_verify(snap, checks, patch_text, config, overrides, progress, rebuild)
     if as_json:
         stdout.print_json(json.dumps(verdict.to_json()))

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import io
+import select
 import shlex
+import struct
 import tarfile
 import time
+import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .engine import owner_labels
+from .engine import (
+    CLEANUP_TIMEOUT_S,
+    call_timeout,
+    interrupts_deferred,
+    lost,
+    owner_labels,
+    remove_at_exit,
+)
 from .errors import SandboxError
 
 if TYPE_CHECKING:
@@ -25,6 +36,10 @@ if TYPE_CHECKING:
 #: Output kept per command: the head (how it started) and the tail (how it ended).
 OUTPUT_CAP_BYTES = 64 * 1024
 _KILL_GRACE_S = 5
+#: How long past a command's own timeout (and its kill grace) its output stream may stay
+#: open: by then the command is dead, so a stream still open is an engine that hung.
+_STREAM_SLACK_S = 30
+_STDOUT, _STDERR = 1, 2
 
 #: Enough for package installs and test suites that chown or switch users; everything else
 #: Docker grants by default (raw sockets, mknod, chroot, audit, ...) is dropped.
@@ -86,9 +101,10 @@ class CappedBuffer:
 class Container:
     """A labelled container running ``sleep infinity``; commands run in it through exec."""
 
-    def __init__(self, client: docker.DockerClient, raw: docker.models.containers.Container):
+    def __init__(self, client: docker.DockerClient, name: str) -> None:
         self.client = client
-        self.raw = raw
+        self.name = name
+        self.raw: docker.models.containers.Container | None = None
         self._dirs: set[str] = set()  # directories known to exist: no mkdir exec per upload
 
     @classmethod
@@ -102,30 +118,49 @@ class Container:
         kind: str,
         env: dict[str, str] | None = None,
     ) -> Container:
+        """Create and start a container, removing it if anything (Ctrl-C included) stops that.
+
+        The name is chosen before the engine is asked, so the container can be removed by
+        name even when an interrupt lands while it is being started; the create call itself
+        holds interrupts until its answer is bound. The exit backstop (labels) covers the
+        instant between this method returning and the caller's ``with``.
+        """
         from docker.errors import DockerException
 
+        remove_at_exit(client)
+        box = cls(client, f"verifix-{kind}-{uuid.uuid4().hex[:16]}")
         try:
-            raw = client.containers.run(
-                image,
-                ["sleep", "infinity"],
-                detach=True,
-                labels=owner_labels(kind),
-                environment=env or {},
-                network_mode=network,
-                mem_limit=limits.memory,
-                memswap_limit=limits.memory,
-                nano_cpus=int(limits.cpus * 1e9),
-                pids_limit=limits.pids,
-                cap_drop=["ALL"],
-                cap_add=_CAPABILITIES,
-                security_opt=["no-new-privileges"],
-                working_dir="/",
-                # An init as PID 1 reaps orphans: killed test processes leave no zombies.
-                init=True,
-            )
-        except DockerException as exc:
-            raise SandboxError(f"could not start a container from {image}: {exc}") from exc
-        return cls(client, raw)
+            with interrupts_deferred():
+                box.raw = client.containers.create(
+                    image,
+                    ["sleep", "infinity"],
+                    name=box.name,
+                    labels=owner_labels(kind),
+                    environment=env or {},
+                    network_mode=network,
+                    mem_limit=limits.memory,
+                    memswap_limit=limits.memory,
+                    nano_cpus=int(limits.cpus * 1e9),
+                    pids_limit=limits.pids,
+                    cap_drop=["ALL"],
+                    cap_add=_CAPABILITIES,
+                    security_opt=["no-new-privileges"],
+                    working_dir="/",
+                    # An init as PID 1 reaps orphans: killed test processes leave no zombies.
+                    init=True,
+                )
+            box.raw.start()
+        except BaseException as exc:
+            box.remove()
+            if isinstance(exc, DockerException):
+                raise SandboxError(f"could not start a container from {image}: {exc}") from exc
+            raise
+        return box
+
+    @property
+    def id(self) -> str:
+        assert self.raw is not None, "the container was never created"
+        return self.raw.id
 
     def __enter__(self) -> Container:
         return self
@@ -134,18 +169,22 @@ class Container:
         self.remove()
 
     def remove(self) -> None:
-        """Remove the container; safe to call twice and after the engine already removed it."""
+        """Remove the container by name; safe to call twice, before it was created and after
+        the engine already removed it. Bounded and not cut short by a second Ctrl-C: an
+        interrupted removal is the leak this exists to prevent."""
         from docker.errors import DockerException, NotFound
 
-        try:
-            self.raw.remove(force=True, v=True)
-        except NotFound:
-            pass
-        except DockerException:
-            # One retry: removal can race with the engine finishing a killed exec.
-            time.sleep(0.5)
-            with contextlib.suppress(NotFound):
-                self.raw.remove(force=True, v=True)
+        api = self.client.api
+        with interrupts_deferred(), call_timeout(self.client, CLEANUP_TIMEOUT_S):
+            try:
+                api.remove_container(self.name, force=True, v=True)
+            except NotFound:
+                pass
+            except DockerException:
+                # One retry: removal can race with the engine finishing a killed exec.
+                time.sleep(0.5)
+                with contextlib.suppress(NotFound):
+                    api.remove_container(self.name, force=True, v=True)
 
     def run(
         self,
@@ -193,24 +232,25 @@ class Container:
         wrapped = ["timeout", "-k", str(_KILL_GRACE_S), str(timeout_s), *argv]
         started = time.monotonic()
         exec_id = api.exec_create(
-            self.raw.id, wrapped, environment=env or {}, workdir=workdir, stdout=True, stderr=True
+            self.id, wrapped, environment=env or {}, workdir=workdir, stdout=True, stderr=True
         )["Id"]
         out = bytearray()
         capped = CappedBuffer()
-        for chunk in api.exec_start(exec_id, stream=True, demux=split):
-            if not split:
-                capped.write(chunk)
-                continue
-            stdout_chunk, stderr_chunk = chunk
-            if stdout_chunk and len(out) < stdout_cap:
-                out += stdout_chunk[: stdout_cap - len(out)]
-            if stderr_chunk:
-                capped.write(stderr_chunk)
+        sock = api.exec_start(exec_id, socket=True)
+        try:
+            deadline = started + timeout_s + _KILL_GRACE_S + _STREAM_SLACK_S
+            for stream, chunk in _frames(sock, deadline):
+                if split and stream == _STDOUT:
+                    out += chunk[: max(stdout_cap - len(out), 0)]
+                else:
+                    capped.write(chunk)
+        finally:
+            sock.close()
         duration = time.monotonic() - started
         exit_code = api.exec_inspect(exec_id)["ExitCode"]
         timed_out = exit_code in (124, 137) and duration >= timeout_s - 0.5
         if timed_out:
-            sweep = api.exec_create(self.raw.id, ["sh", "-c", "kill -9 -1 2>/dev/null; true"])
+            sweep = api.exec_create(self.id, ["sh", "-c", "kill -9 -1 2>/dev/null; true"])
             api.exec_start(sweep["Id"])
         return ExecResult(exit_code, capped.text(), timed_out, duration), bytes(out)
 
@@ -224,11 +264,11 @@ class Container:
                 info.mode = 0o644
                 tar.addfile(info, io.BytesIO(content))
         self.ensure_dir(directory)
-        self.raw.put_archive(directory, data.getvalue())
+        self.client.api.put_archive(self.id, directory, data.getvalue())
 
     def put_archive(self, directory: str, stream: BinaryIO) -> None:
         self.ensure_dir(directory)
-        self.raw.put_archive(directory, stream)
+        self.client.api.put_archive(self.id, directory, stream)
 
     def ensure_dir(self, directory: str) -> None:
         if directory in self._dirs:
@@ -237,3 +277,43 @@ class Container:
         if not result.ok:
             raise SandboxError(f"could not create {directory} in the sandbox: {result.output}")
         self._dirs.add(directory)
+
+
+def _frames(sock: Any, deadline: float) -> Iterator[tuple[int, bytes]]:
+    """(stream, bytes) frames of an exec's multiplexed output until it ends.
+
+    docker-py's own reader waits on the socket without any limit, so an engine that hangs
+    mid-run would hold verifix forever; every wait here ends at ``deadline``. A Ctrl-C still
+    interrupts a wait at once (``select`` returns EINTR and the handler raises).
+    """
+    while True:
+        header = _read(sock, 8, deadline)
+        if len(header) < 8:
+            return
+        stream, length = struct.unpack(">BxxxL", header)
+        payload = _read(sock, length, deadline)
+        if payload:
+            yield stream, payload
+        if len(payload) < length:
+            return
+
+
+def _read(sock: Any, n: int, deadline: float) -> bytes:
+    """Up to ``n`` bytes, fewer only at the end of the stream; ``EngineLost`` past deadline."""
+    data = bytearray()
+    try:
+        while len(data) < n:
+            remaining = deadline - time.monotonic()
+            pending = getattr(sock, "pending", None)  # TLS: bytes decrypted, not in select
+            if not (pending and pending()) and (
+                remaining <= 0 or not select.select([sock], [], [], remaining)[0]
+            ):
+                raise TimeoutError
+            want = min(n - len(data), 65536)
+            chunk = sock.recv(want) if hasattr(sock, "recv") else sock.read(want)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:  # TimeoutError included: reset, refused, silent past the deadline
+        raise lost(exc) from exc
+    return bytes(data)

@@ -23,7 +23,7 @@ from . import incontainer
 from .config import EnvSpec
 from .container import Container, ExecResult, Limits
 from .detect import PYTHON_RELEASES, WHEELS_LAG, dependency_files
-from .engine import LABEL_KEY, owner_labels
+from .engine import LABEL_KEY, LONG_CALL_TIMEOUT_S, call_timeout, owner_labels
 from .envrepair import (
     MAX_REPAIRS,
     SetupAdvisor,
@@ -38,7 +38,7 @@ from .envrepair import (
     repair_reason,
     save_recipe,
 )
-from .errors import SandboxError, SetupFailed, UsageError
+from .errors import EngineLost, SandboxError, SetupFailed, UsageError
 from .gateway import route
 from .images import BaseImage, resolve_base
 from .network import CONTAINER_CA_PATH, SetupNetwork, from_host
@@ -347,7 +347,12 @@ def prepare(
         labels[LABEL_KEY] = key
         repository, image_tag_part = tag.split(":")
         try:
-            box.raw.commit(repository=repository, tag=image_tag_part, conf={"Labels": labels})
+            with call_timeout(client, LONG_CALL_TIMEOUT_S):  # a big image takes minutes
+                client.api.commit(
+                    box.id, repository=repository, tag=image_tag_part, conf={"Labels": labels}
+                )
+        except EngineLost:
+            raise
         except Exception as exc:  # docker.errors.APIError, disk full, ...
             raise SandboxError(f"could not save the environment image: {exc}") from exc
     return Environment(

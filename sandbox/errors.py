@@ -21,6 +21,10 @@ class EngineUnavailable(SandboxError):
     """No Docker engine answers."""
 
 
+class EngineLost(SandboxError):
+    """The engine answered once, then went away or stopped answering mid-run."""
+
+
 class SetupFailed(SandboxError):
     """A setup command failed while building an environment image."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .engine import LABEL_KIND, LABEL_PYTHON, owner_labels
+from .engine import LABEL_KIND, LABEL_PYTHON, LONG_CALL_TIMEOUT_S, call_timeout, owner_labels
 from .errors import SandboxError, UsageError
 from .network import from_host
 
@@ -71,7 +71,8 @@ def _try_pull(client: docker.DockerClient, version: str) -> str | None:
 
     ref = f"python:{version}-slim"
     try:
-        client.images.pull("python", tag=f"{version}-slim")
+        with call_timeout(client, LONG_CALL_TIMEOUT_S):
+            client.images.pull("python", tag=f"{version}-slim")
     except DockerException:
         return None
     return ref
@@ -102,7 +103,8 @@ def resolve_base(
             pass
         progress(f"pulling {explicit}")
         try:
-            client.images.pull(explicit)
+            with call_timeout(client, LONG_CALL_TIMEOUT_S):
+                client.images.pull(explicit)
             return _get(client, explicit, None)
         except DockerException as exc:
             raise SandboxError(
@@ -243,9 +245,10 @@ def bootstrap(
             *[f'LABEL {k}="{v}"' for k, v in labels.items()],
         ]
         repository, tag = bootstrap_ref(actual).split(":")
-        client.api.import_image_from_file(
-            str(tarball), repository=repository, tag=tag, changes=changes
-        )
+        with call_timeout(client, LONG_CALL_TIMEOUT_S):
+            client.api.import_image_from_file(
+                str(tarball), repository=repository, tag=tag, changes=changes
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _get(client, bootstrap_ref(actual), actual)

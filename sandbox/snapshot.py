@@ -7,6 +7,7 @@ only trace left is unreferenced objects that ``git gc`` collects.
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -59,12 +61,24 @@ class Snapshot:
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+        _open_workdirs.discard(self.workdir)
 
     def __enter__(self) -> Snapshot:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Snapshot folders not yet closed. They are 20-25 MB each, so one an interrupt kept from
+#: its ``close`` (in the instant before the caller's ``with``) is removed at exit.
+_open_workdirs: set[Path] = set()
+
+
+@atexit.register
+def _remove_open_workdirs() -> None:
+    for workdir in list(_open_workdirs):
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -286,9 +300,13 @@ def _prefix_in(snap: Snapshot, repo: Path) -> str:
 def _materialize(
     repo: Path, tree: str, description: str, rev_for_version: str, worktree: bool = False
 ) -> Snapshot:
-    workdir = Path(tempfile.mkdtemp(prefix="verifix-snap-"))
+    # The name is known and registered before the folder exists, so an interrupt at any
+    # point from here on (Ctrl-C, SIGTERM as KeyboardInterrupt) leaves nothing behind.
+    workdir = Path(tempfile.gettempdir(), f"verifix-snap-{uuid.uuid4().hex}")
+    _open_workdirs.add(workdir)
     snap = Snapshot(repo, tree, description, workdir, None)
     try:
+        workdir.mkdir(mode=0o700)
         with open(snap.tar_path, "wb") as out:
             archived = subprocess.run(
                 ["git", "-C", str(repo), "archive", "--format=tar", tree],
@@ -307,9 +325,11 @@ def _materialize(
         subprocess.run(["tar", "-x", "-f", str(snap.tar_path), "-C", str(snap.root)], check=True)
         snap.scm_version = _scm_version(repo, rev_for_version)
         snap.commit_date = _commit_date(repo, rev_for_version)
-    except (subprocess.CalledProcessError, OSError) as exc:
+    except BaseException as exc:
         snap.close()
-        raise UsageError(f"could not snapshot {repo}: {exc}") from exc
+        if isinstance(exc, (subprocess.CalledProcessError, OSError)):
+            raise UsageError(f"could not snapshot {repo}: {exc}") from exc
+        raise
     return snap
 
 

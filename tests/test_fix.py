@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 from conftest import BUGGY_MODULE, OURS, VERIFIX, git, verifix
@@ -442,3 +444,87 @@ def test_a_repository_that_prices_a_known_model_at_zero_is_still_charged(make_re
     assert data["limits"]["max_cost"] == 0.01
     assert 0 < data["outcome"]["cost"] <= 0.01
     assert data["outcome"]["usage_clamped"] == len(server.requests)
+
+
+MODE_TEST = "import os\n\n\ndef test_mode():\n    assert os.environ.get('CALC_MODE') == 'on'\n"
+
+
+def test_fix_takes_verify_environment_flags_and_reports_json(make_repo, issue_file):
+    repo = make_repo()
+    (repo / "tests" / "test_mode.py").write_text(MODE_TEST)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a test that needs CALC_MODE")
+    marker = uuid.uuid4().hex  # a setup of its own: a fresh environment
+    environment = [
+        *("--python", "3.11", "--env", "CALC_MODE=on"),
+        *("--setup", f"echo {marker}", "--setup", "python -m pip install pytest"),
+        *("--test-cmd", "python -m pytest -p no:cacheprovider {tests}"),
+    ]
+
+    def run(*extra: str) -> tuple[dict, str]:
+        with ScriptedModel([RIGHT]) as server:
+            result = run_fix(repo, issue_file, server, "--json", *environment, *extra)
+        assert result.code == 0, result.err
+        return json.loads(result.out), result.err
+
+    built, built_err = run()
+    cached, cached_err = run()
+    rebuilt, rebuilt_err = run("--rebuild")
+
+    assert built["schema"] == "verifix.fix/1"
+    assert built["status"] == "VERIFIED" and built["stopped"] == "verified"
+    assert "+    return a + b" in built["patch"]
+    assert built["explanation"] == "add() subtracts instead of adding."
+    assert built["verified_attempt"] == 1 and built["best_attempt"] == 1
+    assert [(a["number"], a["status"], a["accepted"]) for a in built["attempts"]] == [
+        (1, "VERIFIED", True)
+    ]
+    assert built["cost"] > 0 and built["tokens"] == {"prompt": 1000, "completion": 200}
+    assert Path(built["record"]).is_file()
+    assert built["applied"] is False and built["branch"] is None
+    assert built["verdict"]["schema"] == "verifix.verdict/1"
+    # --env reached the tests: test_mode passes at baseline, so it is no target.
+    assert built["baseline"] == {"failed": 2, "passed": 2}
+    assert sorted(t["id"] for t in built["verdict"]["targets"]) == [
+        "tests/test_calc.py::test_add",
+        "tests/test_calc.py::test_double_two",
+    ]
+    env = built["environment"]
+    assert env["python"] == "3.11"
+    assert env["test_command"].startswith("python -m pytest -p no:cacheprovider")
+    assert f"setup: echo {marker}" in built_err
+    # The same flags find the image they built; --rebuild builds it again.
+    assert cached["environment"]["cached"] is True and "setup:" not in cached_err
+    assert rebuilt["environment"]["cached"] is False and f"setup: echo {marker}" in rebuilt_err
+    assert env["image"] == cached["environment"]["image"] == rebuilt["environment"]["image"]
+
+
+def test_fix_json_when_nothing_is_verified_names_the_best_attempt(make_repo, issue_file):
+    repo = make_repo()
+    with ScriptedModel([WRONG]) as server:
+        result = run_fix(
+            repo, issue_file, server, "--json", "--max-attempts", "1",
+            "--test", "tests/test_calc.py::test_add",
+        )  # fmt: skip
+
+    assert result.code == 1, result.err
+    data = json.loads(result.out)  # stdout holds the JSON alone
+    assert data["status"] == "NOT_FIXED" and data["stopped"] == "max attempts"
+    assert data["patch"] is None and data["verified_attempt"] is None
+    assert data["best_attempt"] == 1
+    assert data["attempts"][0]["status"] == "NOT_VERIFIED"
+    assert "best attempt #1" in data["reason"]
+    assert [t["id"] for t in data["verdict"]["targets"]] == ["tests/test_calc.py::test_add"]
+    assert "NOT FIXED" in result.err
+
+
+def test_fix_help_groups_its_options_in_panels():
+    shown = verifix("fix", "--help")
+
+    assert shown.code == 0, shown.err
+    for panel in ("Model", "Limits", "GitHub", "Environment (overrides .verifix.toml"):
+        assert f"─ {panel}" in shown.out, panel
+    for option in ("--python", "--setup", "--test-cmd", "--env", "--rebuild", "--json"):
+        assert f"{option} " in shown.out, option
+    # Help texts are plain text: brackets are printed, not taken for markup.
+    assert "[default: 1.00]" in shown.out and "[sandbox]" in shown.out

@@ -98,7 +98,7 @@ def test_named_targets_and_patch_from_stdin(make_repo):
         "verify",
         "--patch",
         "-",
-        "--tests",
+        "--test",
         "tests/test_calc.py::test_add",
         "--json",
         str(repo),
@@ -271,12 +271,21 @@ def test_a_target_that_does_not_exist_is_named(make_repo, tmp_path):
     patch = tmp_path / "fix.diff"
     patch.write_text(diff_for(repo, "calc.py", FIXED_MODULE))
 
+    # --tests, verify's spelling before fix and verify agreed on --test, still works.
     result = verifix(
         "verify", "--patch", str(patch), "--tests", "tests/test_calc.py::test_nope", str(repo)
     )
 
     assert result.code == 1
     assert "1 target test never ran (is the id right?): tests/test_calc.py::test_nope" in result.out
+
+
+def test_verify_and_fix_spell_target_tests_the_same():
+    for command in ("verify", "fix"):
+        shown = verifix(command, "--help")
+        assert shown.code == 0, shown.err
+        assert "--test " in shown.out and "-t " in shown.out, command
+        assert "--tests" not in shown.out, command  # the old spelling is accepted, not shown
 
 
 MANY = """\

@@ -229,7 +229,7 @@ def judge(
     if not targets and not broken and not errors:
         return verdict(
             Status.NO_TARGET,
-            "no target tests: none fail at baseline and none were named with --tests, "
+            "no target tests: none fail at baseline and none were named with --test, "
             "so nothing shows what the patch fixes",
             **parts,
         )

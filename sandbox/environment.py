@@ -221,15 +221,38 @@ def _repairs(
     return proposed, ADVISED
 
 
+#: The collection probe runs as nobody: repo code (conftest hooks) must leave nothing in
+#: the image, and nobody cannot write root's files; what it wrote elsewhere is removed.
+_NOBODY = 65534
+_AS_NOBODY = (
+    f"import os, sys; os.setgroups([]); os.setgid({_NOBODY}); os.setuid({_NOBODY}); "
+    "os.execvp('sh', ['sh', '-c', sys.argv[1]])"
+)
+_FORGET_NOBODY = (
+    f'python -c "import os; os.setgid({_NOBODY}); os.setuid({_NOBODY}); os.kill(-1, 9)" '
+    f"2>/dev/null; find / -xdev -uid {_NOBODY} -not -path '/proc/*' -exec rm -rf {{}} + "
+    "2>/dev/null; rm -rf /tmp/verifix-probe; true"
+)
+
+
 def _collect(box: Container, spec: EnvSpec, env: dict[str, str]) -> ExecResult | None:
-    """A pytest suite's collection, as root in the build container: the failed result when
-    it cannot collect, else None (a suite not run by pytest is not probed)."""
+    """A pytest suite's collection in the build container: the failed result when it
+    cannot collect, else None (a suite not run by pytest is not probed). It runs as an
+    unprivileged user and what that user left is removed before the image is saved."""
     if not spec.test_command or "pytest" not in spec.test_command:
         return None
-    command = f"{spec.test_command} --collect-only -q -p no:cacheprovider"
+    collect = f"{spec.test_command} --collect-only -q -p no:cacheprovider"
+    probe_env = {
+        **env,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": "/tmp/verifix-probe",
+        "TMPDIR": "/tmp/verifix-probe",
+    }
+    box.run("mkdir -p /tmp/verifix-probe && chmod 777 /tmp/verifix-probe", 60, workdir="/")
     result = box.run(
-        command, min(spec.test_timeout, 600), env={**env, "PYTHONDONTWRITEBYTECODE": "1"}
+        ["python", "-c", _AS_NOBODY, collect], min(spec.test_timeout, 600), env=probe_env
     )
+    box.run(_FORGET_NOBODY, 300, workdir="/")
     return None if result.exit_code in (0, 5) or result.timed_out else result
 
 

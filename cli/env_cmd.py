@@ -31,8 +31,8 @@ from .common import (
 )
 from .output import ProgressLog, plain, stdout
 
-env_app = typer.Typer(help="Inspect, build and prune environment images.", no_args_is_help=True)
-sandbox_app = typer.Typer(help="Base images for the sandbox.", no_args_is_help=True)
+env_app = typer.Typer(help="Inspect, build and prune environment images.")
+sandbox_app = typer.Typer(help="Base images for the sandbox.")
 
 
 @env_app.command("show")

@@ -13,7 +13,7 @@ from verifix.sandbox.verdict import Status
 from . import exit_codes
 from .output import stderr, stdout
 
-github_app = typer.Typer(help="Helpers for GitHub Actions.", no_args_is_help=True)
+github_app = typer.Typer(help="Helpers for GitHub Actions.")
 
 
 @github_app.command("can-trigger")

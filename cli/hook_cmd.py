@@ -27,9 +27,7 @@ from .fix_cmd import resolve_model
 from .output import ProgressLog, stderr
 from .render import plural
 
-hook_app = typer.Typer(
-    help="Run verifix as a git hook (pre-push or pre-commit).", no_args_is_help=True
-)
+hook_app = typer.Typer(help="Run verifix as a git hook (pre-push or pre-commit).")
 
 _ZERO = "0" * 40
 _BYPASS = (

@@ -225,10 +225,12 @@ def one_run(
                 argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
             )
             hung = False
+            landed = fault in MODEL_FAULTS
             if fault not in MODEL_FAULTS:
                 try:
                     proc.wait(timeout=delay)
                 except subprocess.TimeoutExpired:
+                    landed = True
                     if fault == "sigint":
                         proc.send_signal(signal.SIGINT)
                     elif fault == "sigterm":
@@ -264,6 +266,7 @@ def one_run(
         "command": command,
         "fault": fault,
         "delay_s": round(delay, 2),
+        "landed": landed,
         "seconds": round(seconds, 1),
         "exit": proc.returncode,
         "containers_left": len(left),
@@ -280,16 +283,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--max-delay", type=float, default=12.0, help="latest fault, seconds")
+    parser.add_argument(
+        "--max-delay", type=float, default=0.9, help="latest fault, as a share of a clean run"
+    )
     parser.add_argument("--out", type=Path, help="JSONL of every run")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     client = docker.from_env()
     rows = []
+    # How long a run takes with no fault: faults land somewhere inside that.
+    clean = {c: one_run(client, 0, c, "none", 3600)["seconds"] for c in ("verify", "fix")}
+    print(f"clean runs: {clean}", flush=True)
     for number in range(1, args.runs + 1):
         command = rng.choice(("verify", "fix"))
         fault = rng.choice(FAULTS if command == "fix" else FAULTS[:4])
-        row = one_run(client, number, command, fault, rng.uniform(0.2, args.max_delay))
+        delay = rng.uniform(0.1, args.max_delay * clean[command])
+        row = one_run(client, number, command, fault, delay)
         rows.append(row)
         print(json.dumps(row), flush=True)
         if args.out:
@@ -306,7 +315,9 @@ def main() -> int:
         "spend over limit": sum(r["over_limit"] for r in rows),
         "hung": sum(r["hung"] for r in rows),
     }
-    print(f"\n{len(rows)} runs: {dict(Counter(r['fault'] for r in rows))}")
+    landed = sum(r["landed"] for r in rows)
+    kinds = dict(Counter(r["fault"] for r in rows))
+    print(f"\n{len(rows)} runs ({landed} hit while running): {kinds}")
     for name, value in columns.items():
         print(f"  {name:30} {value}")
     return 0

@@ -76,13 +76,18 @@ _TOOLS = {
     "curl-config": "libcurl4-openssl-dev",
     "gdal-config": "libgdal-dev",
     "geos-config": "libgeos-dev",
+    "mpicc": "libopenmpi-dev",
+    "pandoc": "pandoc",
 }
 _TOOL_NAMES = "|".join(re.escape(t) for t in sorted(_TOOLS, key=len, reverse=True))
 _NO_TOOL = re.compile(
     rf"No such file or directory: '(?:[\w./-]*/)?({_TOOL_NAMES})'"
     rf"|'({_TOOL_NAMES})(?: -v| --version)?' failed"
     rf"|\b({_TOOL_NAMES}): (?:command )?not found"
+    rf"|\bNo ({_TOOL_NAMES}) (?:was )?found"
 )
+#: A build run without isolation (the fallback) that names what it needs to build.
+_MISSING_BUILD_REQUIREMENT = re.compile(r"missing build requirement '([^']+)'")
 _APT = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
 #: pip 24.1 and later refuse package versions whose metadata older tools accepted; when
 #: every version old enough for the cutoff is refused, a newer one is the way out.
@@ -170,6 +175,10 @@ def repair_for(output: str, already: list[str]) -> str | None:
         command = f"{_NO_CUTOFF} {shlex.quote(refused.group(1))}"
         if command not in already:
             return command
+    for requirement in _MISSING_BUILD_REQUIREMENT.findall(output):
+        command = f"python -m pip install {shlex.quote(requirement.replace(' ', ''))}"
+        if command not in already:
+            return command
     for requirement in reversed(_NO_OLD_FILES.findall(output)):
         command = f"{_NO_CUTOFF} {shlex.quote(requirement)}"
         if command not in already:
@@ -193,6 +202,9 @@ def repair_reason(output: str) -> str:
     refused = _OLD_METADATA.search(output)
     if refused:
         return f"today's pip refuses the metadata of every {refused.group(1)} old enough"
+    needed = _MISSING_BUILD_REQUIREMENT.search(output)
+    if needed:
+        return f"the build needs {needed.group(1)}"
     old = _NO_OLD_FILES.findall(output)
     if old:
         return f"no file of {old[-1]} uploaded before the package cutoff"

@@ -171,6 +171,9 @@ def test_setup_repair_rules():
     assert first.endswith(" libicu-dev")
     assert repair_for(tools, [first]).endswith(" pkg-config")
     assert repair_for("'npm -v' failed (is node/npm installed?)", []).endswith(" npm")
+    cython = "error: missing build requirement 'Cython >= 3.0.0'\nFailed to build mpi4py"
+    assert repair_for(cython, []) == "python -m pip install 'Cython>=3.0.0'"
+    assert repair_for("OSError: No pandoc was found: either install pandoc", []).endswith(" pandoc")
     headers = "fatal error: Python.h: No such file or directory"
     assert repair_for(headers, []).endswith("--no-install-recommends python3-dev")
 

@@ -16,9 +16,9 @@ each run (and the engine back), it counts what the promises say must be zero:
 
     python benchmarks/faults.py --runs 100
 
-Containers of a run whose engine was cut are counted in their own column: that run cannot
-reach the engine to remove them (``verifix env prune`` does, later), and they are removed
-before the next run.
+Containers of a run whose engine was cut or hung are counted in their own column: that run
+cannot reach the engine to remove them (``verifix env prune`` does, later), and they are
+removed before the next run.
 """
 
 from __future__ import annotations
@@ -304,11 +304,11 @@ def main() -> int:
         if args.out:
             with args.out.open("a") as out:
                 out.write(json.dumps(row) + "\n")
-    cut = [r for r in rows if r["fault"] == "engine-cut"]
-    others = [r for r in rows if r["fault"] != "engine-cut"]
+    lost = [r for r in rows if r["fault"] in ("engine-cut", "engine-stall")]
+    others = [r for r in rows if r not in lost]
     columns = {
         "containers left": sum(r["containers_left"] for r in others),
-        "containers left (engine cut)": sum(r["containers_left"] for r in cut),
+        "containers left (engine lost)": sum(r["containers_left"] for r in lost),
         "temp folders left": sum(r["temp_left"] for r in rows),
         "repo bytes changed": sum(r["repo_bytes_changed"] for r in rows),
         "runs without a record": sum(r["no_record"] for r in rows),

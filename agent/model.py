@@ -37,14 +37,10 @@ _TRANSIENT = (
     "InternalServerError",
     "BadGatewayError",
 )
-#: Failures after which the provider may have run the request: charged at its worst case.
-_MAYBE_RAN = (
-    "APIConnectionError",
-    "Timeout",
-    "ServiceUnavailableError",
-    "InternalServerError",
-    "BadGatewayError",
-)
+#: Failures after which the provider may have run (and billed) the request without its
+#: answer reaching us: charged at its worst case. An error the provider answered with
+#: (429, 5xx) is a request it did not serve, and costs nothing.
+_MAYBE_RAN = ("APIConnectionError", "Timeout")
 _RETRIES = 6
 #: Longest single wait, and longest total wait, for a provider that keeps saying "later":
 #: enough to outlast a minute or two of rate limiting, never an unbounded hang.

@@ -98,6 +98,10 @@ class CappedBuffer:
         return bytes(self.head).decode(errors="replace") + middle + tail.decode(errors="replace")
 
 
+#: How long a create may take while it holds Ctrl-C (see ``start``).
+CREATE_TIMEOUT_S = 30
+
+
 class Container:
     """A labelled container running ``sleep infinity``; commands run in it through exec."""
 
@@ -122,15 +126,18 @@ class Container:
 
         The name is chosen before the engine is asked, so the container can be removed by
         name even when an interrupt lands while it is being started; the create call itself
-        holds interrupts until its answer is bound. The exit backstop (labels) covers the
-        instant between this method returning and the caller's ``with``.
+        holds interrupts until its answer is bound (at most ``CREATE_TIMEOUT_S``). The exit
+        backstop (labels) covers the instant between this method returning and the
+        caller's ``with``.
         """
         from docker.errors import DockerException
 
         remove_at_exit(client)
         box = cls(client, f"verifix-{kind}-{uuid.uuid4().hex[:16]}")
         try:
-            with interrupts_deferred():
+            # Held interrupts wait for this answer, so it is bounded tighter than other
+            # calls: Ctrl-C on a hung engine must end the run within a minute.
+            with interrupts_deferred(), call_timeout(client, CREATE_TIMEOUT_S):
                 box.raw = client.containers.create(
                     image,
                     ["sleep", "infinity"],

@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -182,18 +181,19 @@ def replies(fault: str) -> list:
     return [WRONG, WRONG, RIGHT]
 
 
-def _temp_folders() -> set[Path]:
+def _temp_folders(tmp: Path) -> set[Path]:
     """verifix's temporary folders (its kept setup logs are files, for the user to read)."""
-    return {p for p in Path(tempfile.gettempdir()).glob("verifix-*") if p.is_dir()}
+    return {p for p in tmp.glob("verifix-*") if p.is_dir()}
 
 
 def one_run(
     client: docker.DockerClient, number: int, command: str, fault: str, delay: float
 ) -> dict:
     session = f"faults-{uuid.uuid4().hex[:10]}"
-    temp_before = _temp_folders()
     with tempfile.TemporaryDirectory(prefix="faults-") as tmp:
         root = Path(tmp)
+        own_tmp = root / "tmp"  # the run's TMPDIR: only its own folders are counted
+        own_tmp.mkdir()
         repo = make_repo(root)
         proxy = EngineProxy(root / "engine.sock")
         env = {
@@ -201,6 +201,7 @@ def one_run(
             "DOCKER_HOST": f"unix://{root / 'engine.sock'}",
             "VERIFIX_SESSION": session,
             "XDG_CACHE_HOME": str(root / "cache"),
+            "TMPDIR": str(own_tmp),
         }
         before = repo_state(repo)
         issue = root / "issue.md"
@@ -258,9 +259,7 @@ def one_run(
         spent = json.loads(runs[-1].read_text())["outcome"]["cost"] if runs else 0.0
         after = repo_state(repo)
         proxy.server.close()
-    temp_left = _temp_folders() - temp_before
-    for path in temp_left:
-        shutil.rmtree(path, ignore_errors=True)
+        temp_left = _temp_folders(own_tmp)
     return {
         "run": number,
         "command": command,

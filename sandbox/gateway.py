@@ -180,6 +180,9 @@ class Gateway:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
+            if self.upstream is not None and not self.upstream.bypassed(host):
+                # Behind a proxy the host often resolves nothing outside: the proxy does.
+                return None, host
             return f"cannot resolve {host}: {exc}", None
         address = infos[0][4][0]
         if f"{host.lower()}:{port}" in self.allowed:

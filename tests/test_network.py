@@ -216,6 +216,25 @@ def test_the_hosts_proxy_gets_its_credentials_from_the_gateway_not_from_setup():
     assert seen and basic("me", PASSWORD).encode() in seen[0]
 
 
+def test_behind_a_proxy_a_name_only_the_proxy_can_resolve_goes_to_the_proxy():
+    seen: list[bytes] = []
+
+    def proxy_once(server: socket.socket) -> None:
+        conn, _ = server.accept()
+        seen.append(conn.recv(4096))
+        conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+        conn.close()
+
+    server = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=proxy_once, args=(server,), daemon=True).start()
+    upstream = Upstream.parse(f"http://127.0.0.1:{server.getsockname()[1]}")
+    with Gateway("127.0.0.1", upstream=upstream) as gate:
+        sock = socket.create_connection(("127.0.0.1", int(gate.url.rsplit(":", 1)[1])))
+        sock.sendall(b"CONNECT pypi.corp.invalid:443 HTTP/1.1\r\n\r\n")
+        sock.recv(200)
+    assert seen and seen[0].startswith(b"CONNECT pypi.corp.invalid:443 ")
+
+
 # --- end to end: a real setup container ------------------------------------------------
 
 

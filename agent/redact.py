@@ -31,11 +31,14 @@ _SHAPES = [
         r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face
         r"\bgsk_[A-Za-z0-9]{30,}",  # Groq
         r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{16,}",
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
     )
 ]
 #: ``scheme://user:password@host``: the password goes, the rest stays readable.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(?=@)", re.I)
+#: Every part bounded: an unbounded scheme would make a long run of letters (a 5 MB reply)
+#: cost quadratic time, since the match is retried from each of its positions.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>\b[a-z][a-z0-9+.-]{0,15}://[^/\s:@]{0,256}:)[^/\s@]{1,256}(?=@)", re.I
+)
 
 
 def host_secrets(environ: dict[str, str] | None = None) -> list[str]:
@@ -53,7 +56,30 @@ def redact(text: str, environ: dict[str, str] | None = None) -> str:
             text = text.replace(value, MARK)
     for shape in _SHAPES:
         text = shape.sub(MARK, text)
+    text = _private_keys(text)
     return _URL_PASSWORD.sub(lambda m: m["head"] + MARK, text)
+
+
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----")
+_PEM_END = re.compile(r"-----END [A-Z ]{0,40}PRIVATE KEY-----")
+#: A PEM private key is a few KB (4096-bit RSA: about 3.3 KB); the END is looked for only
+#: that far, so many BEGIN lines with no END cost linear time, not quadratic.
+_PEM_MAX = 8000
+
+
+def _private_keys(text: str) -> str:
+    """PEM private key blocks replaced whole."""
+    out, position = [], 0
+    while (begin := _PEM_BEGIN.search(text, position)) is not None:
+        end = _PEM_END.search(text, begin.end(), begin.end() + _PEM_MAX)
+        if end is None:
+            out.append(text[position : begin.end()])
+            position = begin.end()
+            continue
+        out.append(text[position : begin.start()] + MARK)
+        position = end.end()
+    out.append(text[position:])
+    return "".join(out)
 
 
 def redact_data(data: object, environ: dict[str, str] | None = None) -> object:

@@ -8,6 +8,8 @@ sends or writes.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import git
@@ -102,3 +104,19 @@ def test_records_and_commit_messages_are_redacted(tmp_path, monkeypatch):
     branch = deliver.commit_to_branch(repo, patch, Issue("Bug", "body"), f"uses {KEY}")
     message = git(repo, "log", "-1", "--format=%B", branch)
     assert KEY not in message and MARK in message
+
+
+def test_redaction_stays_linear_on_adversarial_text():
+    """A 5 MB reply of one letter, or many key headers with no end, once took minutes
+    (an unbounded URL scheme retried from every position); each must take a moment."""
+    script = (
+        "from verifix.agent.redact import redact\n"
+        "for text in ('x' * 5_000_000, '-----BEGIN PRIVATE KEY-----' * 100_000,"
+        " 'https://' * 500_000, 'sk-' * 1_000_000):\n"
+        "    redact(text, {})\n"
+        "print('done')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "done", done.stderr

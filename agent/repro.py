@@ -16,7 +16,7 @@ from verifix.sandbox.verify import VerifySession
 
 from . import context, edits, paths
 from .issue import Issue
-from .loop import TEST_PATH, Attempt, Limits, Progress, trim
+from .loop import REPLY_KEPT_CHARS, TEST_PATH, Attempt, Limits, Progress, trim
 from .model import BudgetExhausted, Model
 
 REPRO_PROMPT = f"""You are reproducing a bug report as a failing test.
@@ -111,7 +111,7 @@ def reproduce(
             return repro
         attempt = Attempt.from_reply(number, reply)
         repro.attempts.append(attempt)
-        repro.messages.append({"role": "assistant", "content": reply.text})
+        repro.messages.append({"role": "assistant", "content": trim(reply.text, REPLY_KEPT_CHARS)})
         failing: list[str] = []
         try:
             blocks = edits.parse(reply.text)

@@ -99,7 +99,7 @@ class CappedBuffer:
 
 
 #: How long a create may take while it holds Ctrl-C (see ``start``).
-CREATE_TIMEOUT_S = 30
+CREATE_TIMEOUT_S = 15
 
 
 class Container:

@@ -287,6 +287,9 @@ def main() -> int:
         "--max-delay", type=float, default=0.9, help="latest fault, as a share of a clean run"
     )
     parser.add_argument("--out", type=Path, help="JSONL of every run")
+    parser.add_argument(
+        "--fault", action="append", choices=FAULTS, help="only these faults (repeatable)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     client = docker.from_env()
@@ -296,7 +299,8 @@ def main() -> int:
     print(f"clean runs: {clean}", flush=True)
     for number in range(1, args.runs + 1):
         command = rng.choice(("verify", "fix"))
-        fault = rng.choice(FAULTS if command == "fix" else FAULTS[:4])
+        kinds = [f for f in FAULTS if command == "fix" or f not in MODEL_FAULTS]
+        fault = rng.choice([f for f in kinds if f in (args.fault or kinds)] or kinds)
         delay = rng.uniform(0.1, args.max_delay * clean[command])
         row = one_run(client, number, command, fault, delay)
         rows.append(row)

@@ -91,7 +91,7 @@ def test_setup_gets_proxy_settings_and_tests_get_no_network(make_repo):
         # never the host's proxy itself.
         "proxy = {https_proxy = 'http://127.0.0.1:9', no_proxy = '*'}\n"
         "setup = [\n"
-        "  'test -n \"$HTTPS_PROXY\" && test \"$HTTPS_PROXY\" != http://127.0.0.1:9',\n"
+        '  \'test -n "$HTTPS_PROXY" && test "$HTTPS_PROXY" != http://127.0.0.1:9\',\n'
         f"  'echo {uuid.uuid4().hex}',\n"
         "  'python -m pip install pytest',\n"
         "]\n"

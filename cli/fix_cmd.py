@@ -463,6 +463,12 @@ def run_fix(
         )
         return record.write(snap.repo, run)
 
+    def attempts(session: VerifySession, **options: Any) -> None:
+        """The repair loop on ``session``, its attempts kept in ``outcome`` as they come."""
+        repair(
+            the_issue, session, llm, limits, progress, allowed=allowed, outcome=outcome, **options
+        )
+
     with snapshot.of_worktree(repo) as snap:
         try:
             spec = build_spec(snap, config, overrides or {})
@@ -493,27 +499,10 @@ def run_fix(
                     )
                 green = not checks.targets and not any(r.failed for r in results.values())
                 if not green:
-                    repair(
-                        the_issue,
-                        session,
-                        llm,
-                        limits,
-                        progress,
-                        allowed=allowed,
-                        outcome=outcome,
-                    )
+                    attempts(session)
                 elif not reproduce_first:
                     progress("nothing fails and --no-repro: accepting a patch that breaks nothing")
-                    repair(
-                        the_issue,
-                        session,
-                        llm,
-                        limits,
-                        progress,
-                        require_targets=False,
-                        allowed=allowed,
-                        outcome=outcome,
-                    )
+                    attempts(session, require_targets=False)
                 else:
                     progress("nothing fails on the base tree: reproducing the issue as a test")
                     repro = Reproduction()
@@ -523,16 +512,7 @@ def run_fix(
                 outcome.stopped = ""
                 fix_checks = Checks(targets=repro.test_ids, base_patches=[repro.patch])
                 with VerifySession(client, env, snap, fix_checks, progress) as session:
-                    repair(
-                        the_issue,
-                        session,
-                        llm,
-                        limits,
-                        progress,
-                        extra_context=_REPRO_CONTEXT.format(patch=repro.patch),
-                        allowed=allowed,
-                        outcome=outcome,
-                    )
+                    attempts(session, extra_context=_REPRO_CONTEXT.format(patch=repro.patch))
         except (VerifixError, KeyboardInterrupt) as exc:
             if llm.budget.calls:  # something was spent: the record must say on what
                 why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}"

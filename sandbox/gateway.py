@@ -110,6 +110,8 @@ class Gateway:
     #: What was refused, for the build's notes.
     refused: list[str] = field(default_factory=list)
     _server: socketserver.ThreadingTCPServer | None = None
+    #: This machine's addresses, read once per build rather than once per request.
+    _own: frozenset[str] = frozenset()
 
     @property
     def url(self) -> str:
@@ -130,6 +132,7 @@ class Gateway:
 
     def __enter__(self) -> Gateway:
         gateway = self
+        self._own = host_addresses()
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
@@ -187,7 +190,7 @@ class Gateway:
         address = infos[0][4][0]
         if f"{host.lower()}:{port}" in self.allowed:
             return None, address
-        own = host_addresses()
+        own = self._own
         for info in infos:
             ip = ipaddress.ip_address(info[4][0].split("%")[0])
             if (

@@ -195,19 +195,26 @@ def test_a_credentialed_index_is_served_without_its_credentials():
     assert all(auth == basic("me", TOKEN) for _, auth in index.seen)
 
 
-def test_the_hosts_proxy_gets_its_credentials_from_the_gateway_not_from_setup():
-    target = Recorder()
+def refusing_proxy() -> tuple[int, list[bytes]]:
+    """A host proxy that records the first request it gets and refuses it (407): its port,
+    and what it saw."""
     seen: list[bytes] = []
+    server = socket.create_server(("127.0.0.1", 0))
 
-    def proxy_once(server: socket.socket) -> None:
+    def once() -> None:
         conn, _ = server.accept()
         seen.append(conn.recv(4096))
         conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
         conn.close()
 
-    server = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=proxy_once, args=(server,), daemon=True).start()
-    upstream = Upstream.parse(f"http://me:{PASSWORD}@127.0.0.1:{server.getsockname()[1]}")
+    threading.Thread(target=once, daemon=True).start()
+    return server.getsockname()[1], seen
+
+
+def test_the_hosts_proxy_gets_its_credentials_from_the_gateway_not_from_setup():
+    target = Recorder()
+    port, seen = refusing_proxy()
+    upstream = Upstream.parse(f"http://me:{PASSWORD}@127.0.0.1:{port}")
     allowed = frozenset({f"127.0.0.1:{target.port}"})
     with Gateway("127.0.0.1", upstream=upstream, allowed=allowed) as gate:
         sock = socket.create_connection(("127.0.0.1", int(gate.url.rsplit(":", 1)[1])))
@@ -217,17 +224,8 @@ def test_the_hosts_proxy_gets_its_credentials_from_the_gateway_not_from_setup():
 
 
 def test_behind_a_proxy_a_name_only_the_proxy_can_resolve_goes_to_the_proxy():
-    seen: list[bytes] = []
-
-    def proxy_once(server: socket.socket) -> None:
-        conn, _ = server.accept()
-        seen.append(conn.recv(4096))
-        conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
-        conn.close()
-
-    server = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=proxy_once, args=(server,), daemon=True).start()
-    upstream = Upstream.parse(f"http://127.0.0.1:{server.getsockname()[1]}")
+    port, seen = refusing_proxy()
+    upstream = Upstream.parse(f"http://127.0.0.1:{port}")
     with Gateway("127.0.0.1", upstream=upstream) as gate:
         sock = socket.create_connection(("127.0.0.1", int(gate.url.rsplit(":", 1)[1])))
         sock.sendall(b"CONNECT pypi.corp.invalid:443 HTTP/1.1\r\n\r\n")

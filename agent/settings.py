@@ -19,39 +19,105 @@ from pathlib import Path
 from typing import Any
 
 from verifix.sandbox.errors import UsageError
-from verifix.sandbox.tomlfile import read_repo_table, read_table
+from verifix.sandbox.settings import Layer, Schema, Setting, Value, user_config_path
 
 from .model import ModelConfig
 
 #: ``[model]``: the same keys in the user's file and in a repository's.
-MODEL_KEYS: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "api_base": str,
-    "price_in": (int, float),
-    "price_out": (int, float),
-    "max_cost": (int, float),
-    "max_attempts": int,
-}
-DEFAULT_MAX_COST = 1.0
-DEFAULT_MAX_ATTEMPTS = 5
+MODEL = Schema(
+    "model",
+    (
+        Setting(
+            "name",
+            str,
+            help="Any litellm model string (`--model`, `VERIFIX_MODEL`)",
+            shown="none: a run needs one",
+        ),
+        Setting(
+            "api_base",
+            str,
+            help="An OpenAI-compatible endpoint (`--api-base`, `VERIFIX_API_BASE`); a "
+            "repository's is refused while `VERIFIX_API_KEY` is set, unless `--api-base` is given",
+            shown="the provider's",
+        ),
+        Setting(
+            "price_in",
+            float,
+            help="USD per million prompt tokens (`--price-in`); a repository's counts only for "
+            "a model litellm has no price for, or where it is higher than litellm's",
+            shown="litellm's",
+        ),
+        Setting(
+            "price_out",
+            float,
+            help="USD per million reply tokens (`--price-out`), as `price_in`",
+            shown="litellm's",
+        ),
+        Setting(
+            "max_cost",
+            float,
+            1.0,
+            "Hard limit in USD per run (`--max-cost`, `VERIFIX_MAX_COST`); a repository may "
+            "only lower it",
+            limit=True,
+        ),
+        Setting(
+            "max_attempts",
+            int,
+            5,
+            "Patches to try (`--max-attempts`); a repository may only lower it",
+            limit=True,
+        ),
+    ),
+)
+DEFAULT_MAX_COST: float = MODEL["max_cost"].default
+DEFAULT_MAX_ATTEMPTS: int = MODEL["max_attempts"].default
+
+#: ``[hook]``: what ``verifix hook`` does; the user's file sets it too, and a repository
+#: may lower its limits, never raise them.
+HOOK = Schema(
+    "hook",
+    (
+        Setting(
+            "stage",
+            str,
+            "pre-push",
+            "What `verifix hook install` installs by default",
+            choices=("pre-push", "pre-commit"),
+        ),
+        Setting(
+            "max_cost",
+            float,
+            0.25,
+            "USD per hook run; a repository may only lower it",
+            limit=True,
+        ),
+        Setting(
+            "max_attempts",
+            int,
+            3,
+            "Patches to try per hook run; a repository may only lower it",
+            limit=True,
+        ),
+        Setting("fix", bool, True, "`false`: report failing tests only, never call a model"),
+        Setting("tests", list, [], "Test paths to run; none: the whole suite"),
+    ),
+)
 
 
-def user_config_path() -> Path:
-    """The user-level file: ``VERIFIX_USER_CONFIG`` if set, else the platform's place."""
-    named = os.environ.get("VERIFIX_USER_CONFIG")
-    if named:
-        return Path(named)
-    import platformdirs
-
-    return platformdirs.user_config_path("verifix") / "config.toml"
+def hook_settings(repo: Path) -> dict[str, Value]:
+    """``[hook]`` for ``repo``: the defaults, the repository's table, then the user's (which
+    wins); the limits are the user's (or the defaults), lowered by the repository's."""
+    user = HOOK.user_layer()
+    return HOOK.resolve([*HOOK.repo_layers(repo), *([user] if user else [])])
 
 
 def user_model_table() -> dict[str, Any]:
-    return read_table(user_config_path(), "model", MODEL_KEYS)
+    return MODEL.user_table()
 
 
 def repo_model_table(root: Path) -> dict[str, Any]:
-    return read_repo_table(root, "model", MODEL_KEYS)
+    return MODEL.repo_table(root)
 
 
 def model_named(repo: dict[str, Any]) -> bool:
@@ -92,14 +158,35 @@ def _env_float(name: str) -> float | None:
         raise UsageError(f"{name}={value!r} is not a number") from None
 
 
-def _user_value(key: str, flag: Any, env: str | None, user: dict[str, Any]) -> tuple[Any, str]:
-    if flag is not None:
-        return flag, "command line"
-    if env and os.environ.get(env):
-        return (_env_float(env) if key.startswith("max_cost") else os.environ[env]), env
-    if key in user:
-        return user[key], str(user_config_path())
-    return None, ""
+def _layers(table: Mapping[str, Any], kind: str, source: str) -> list[Layer]:
+    """``table`` as layers, one per place its keys came from (a table read by the schema
+    knows them; a plain dict is one place, ``source``)."""
+    sources = getattr(table, "sources", {})
+    by_source: dict[str, dict[str, Any]] = {}
+    for key, value in table.items():
+        by_source.setdefault(sources.get(key, source), {})[key] = value
+    return [Layer(where, values, kind) for where, values in by_source.items()]
+
+
+def _user_layers(flags: Flags, user: Mapping[str, Any]) -> list[Layer]:
+    """The user's own places, in rising precedence: the file, variables, flags."""
+    layers = _layers(user, "user", str(user_config_path()))
+    for key, env in (
+        ("name", "VERIFIX_MODEL"),
+        ("api_base", "VERIFIX_API_BASE"),
+        ("max_cost", "VERIFIX_MAX_COST"),
+    ):
+        if os.environ.get(env):
+            value = _env_float(env) if key == "max_cost" else os.environ[env]
+            layers.append(Layer(env, {key: value}, "env"))
+    given = {
+        "name": flags.model,
+        "api_base": flags.api_base,
+        "max_cost": flags.max_cost,
+        "max_attempts": flags.max_attempts,
+    }
+    layers.append(Layer("command line", {k: v for k, v in given.items() if v is not None}))
+    return layers
 
 
 def resolve(
@@ -111,43 +198,34 @@ def resolve(
     """One run's model configuration and limits; ``known_prices(model)`` gives litellm's
     prices in USD per million tokens, or None for a model it does not know."""
     user = user_model_table() if user is None else user
+    repo_layers = _layers(repo, "repo", "repository config")
+    chosen = MODEL.resolve([*repo_layers, *_user_layers(flags, user)])
+    from_repo = {layer.source for layer in repo_layers}
     sources: dict[str, str] = {}
-    name, where = _user_value("name", flags.model, "VERIFIX_MODEL", user)
-    if name is None and "name" in repo:
-        name, where = repo["name"], "repository config"
+    name = chosen["name"].value if "name" in chosen else None
     if not name:
         raise UsageError(
             "no model configured: pass --model (any litellm model string, e.g. "
             "openai/gpt-4o-mini), set VERIFIX_MODEL, or name it in the user config "
             f"({user_config_path()}) or .verifix.toml [model]"
         )
-    sources["name"] = where
-    api_base, where = _user_value("api_base", flags.api_base, "VERIFIX_API_BASE", user)
-    if api_base is None and "api_base" in repo:
-        if os.environ.get("VERIFIX_API_KEY"):
+    sources["name"] = chosen["name"].source
+    api_base, sources["api_base"] = None, ""
+    if "api_base" in chosen:
+        api_base, sources["api_base"] = chosen["api_base"].value, chosen["api_base"].source
+        if sources["api_base"] in from_repo and os.environ.get("VERIFIX_API_KEY"):
             raise UsageError(
-                f"the repository's config sends requests to {repo['api_base']}, and "
+                f"the repository's config sends requests to {api_base}, and "
                 "VERIFIX_API_KEY is set: pass --api-base to confirm the key may go there"
             )
-        api_base, where = repo["api_base"], "repository config"
-    sources["api_base"] = where
 
     price_in, price_out, sources["prices"] = _prices(flags, repo, user, known_prices(name))
     if (price_in is None) != (price_out is None):
         raise UsageError("--price-in and --price-out go together")
 
-    limits = {}
-    for key, flag, env, default in (
-        ("max_cost", flags.max_cost, "VERIFIX_MAX_COST", DEFAULT_MAX_COST),
-        ("max_attempts", flags.max_attempts, None, DEFAULT_MAX_ATTEMPTS),
-    ):
-        value, where = _user_value(key, flag, env, user)
-        if value is None:
-            value, where = default, "default"
-        if key in repo and repo[key] < value:  # a repository may only tighten a limit
-            value, where = repo[key], "repository config"
-        limits[key], sources[key] = value, where
-    if limits["max_cost"] <= 0 or limits["max_attempts"] < 1:
+    max_cost, max_attempts = chosen["max_cost"], chosen["max_attempts"]
+    sources["max_cost"], sources["max_attempts"] = max_cost.source, max_attempts.source
+    if max_cost.value <= 0 or max_attempts.value < 1:
         raise UsageError("--max-cost must be above 0 and --max-attempts at least 1")
     config = ModelConfig(
         model=name,
@@ -156,7 +234,7 @@ def resolve(
         price_out=price_out,
         accept_unknown_cost=flags.accept_unknown_cost,
     )
-    return Resolved(config, float(limits["max_cost"]), int(limits["max_attempts"]), sources)
+    return Resolved(config, float(max_cost.value), int(max_attempts.value), sources)
 
 
 def _prices(
@@ -171,7 +249,8 @@ def _prices(
     if flags.price_in is not None or flags.price_out is not None:
         return flags.price_in, flags.price_out, "command line"
     if "price_in" in user or "price_out" in user:
-        return user.get("price_in"), user.get("price_out"), str(user_config_path())
+        where = getattr(user, "sources", {}).get("price_in" if "price_in" in user else "price_out")
+        return user.get("price_in"), user.get("price_out"), where or str(user_config_path())
     if "price_in" in repo or "price_out" in repo:
         if known is None:
             return repo.get("price_in"), repo.get("price_out"), "repository config"

@@ -18,7 +18,6 @@ from verifix.sandbox import environment, snapshot
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.snapshot import Snapshot, repo_root
-from verifix.sandbox.tomlfile import read_repo_table
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes
@@ -34,30 +33,12 @@ _BYPASS = (
     "to push anyway once: git push --no-verify; to turn the hook off: VERIFIX_HOOK=0 "
     "or verifix hook uninstall"
 )
-#: ``[hook]`` in .verifix.toml.
-_HOOK_KEYS = {
-    "stage": str,
-    "max_cost": (int, float),
-    "max_attempts": int,
-    "fix": bool,
-    "tests": list,
-}
-_DEFAULTS: dict[str, Any] = {
-    "stage": "pre-push",
-    "max_cost": 0.25,
-    "max_attempts": 3,
-    "fix": True,
-    "tests": [],
-}
 
 
 def _settings(repo: Path) -> dict[str, Any]:
-    """``[hook]`` over the defaults; the repository may lower the limits, not raise them."""
-    table = read_repo_table(repo, "hook", _HOOK_KEYS)
-    merged = {**_DEFAULTS, **table}
-    for limit in ("max_cost", "max_attempts"):
-        merged[limit] = min(merged[limit], _DEFAULTS[limit])
-    return merged
+    """``[hook]`` (verifix.agent.settings.HOOK): the repository may lower the limits, not
+    raise them."""
+    return {key: value.value for key, value in model_settings.hook_settings(repo).items()}
 
 
 @hook_app.command("install")

@@ -17,52 +17,9 @@ from typing import Any
 
 from .detect import Detected
 from .errors import UsageError
-from .tomlfile import CONFIG_FILE, nearest, read_toml
+from .settings import Layer, Schema, Setting
 
-#: The tables a repository's .verifix.toml (or [tool.verifix]) may hold.
-TABLES = ("sandbox", "hook", "model", "agent")
 SECTION = "sandbox"
-
-#: Every key a user may set, with its type; ``python`` and ``image`` may be empty (detect).
-KEYS: dict[str, type] = {
-    "image": str,
-    "python": str,
-    "setup": list,
-    "test_command": str,
-    "env": dict,
-    "setup_timeout": int,
-    "test_timeout": int,
-    "setup_network": str,
-    "memory": str,
-    "cpus": float,
-    "pids": int,
-    "proxy": dict,
-    "packages_as_of": str,
-}
-
-_TYPE_NAMES = {
-    str: "a string",
-    list: "a list of strings",
-    dict: "a table",
-    int: "an integer",
-    float: "a number",
-}
-
-DEFAULTS: dict[str, Any] = {
-    "env": {},
-    "setup_timeout": 1800,
-    "test_timeout": 900,
-    # Setup reaches the network only through verifix's gateway (see sandbox/gateway.py),
-    # which holds any credentials and refuses the host's local services; tests always run
-    # with no network.
-    "setup_network": "gateway",
-    "memory": "4g",
-    "cpus": float(os.cpu_count() or 2),
-    "pids": 4096,
-    "proxy": {},
-    # Old commits install the packages of their day (see environment.packages_cutoff).
-    "packages_as_of": "commit",
-}
 
 _NETWORK_MODES = ("gateway", "host", "bridge", "none")
 _PROXY_KEYS = (
@@ -121,122 +78,161 @@ class EnvSpec:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _check(name: str, value: Any, where: str) -> Any:
-    if name not in KEYS:
-        known = ", ".join(KEYS)
-        raise UsageError(
-            f"unknown setting '{name}' in {where}{nearest(name, KEYS)} (known: {known})"
-        )
-    expected = KEYS[name]
-    if expected is float and isinstance(value, int):
-        value = float(value)
-    if expected is list and isinstance(value, str):
-        value = [value]
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise UsageError(f"'{name}' in {where} must be {_TYPE_NAMES[expected]}, not {value!r}")
-    if name == "setup" and not all(isinstance(c, str) for c in value):
-        raise UsageError(f"'setup' in {where} must be a list of shell commands (strings)")
-    if name == "setup_network" and value not in _NETWORK_MODES:
-        raise UsageError(f"'setup_network' in {where} must be one of {', '.join(_NETWORK_MODES)}")
-    if name == "env":
-        for key in value:
-            if any(hint in key.upper() for hint in _SECRET_HINTS):
-                raise UsageError(
-                    f"'env' in {where} names {key}, which looks like a secret: "
-                    "verifix never passes secrets into the sandbox"
-                )
-        value = {str(k): str(v) for k, v in value.items()}
-    if name == "packages_as_of" and value not in ("commit", "latest"):
+def _env(value: dict[str, Any], where: str) -> dict[str, str]:
+    for key in value:
+        if any(hint in key.upper() for hint in _SECRET_HINTS):
+            raise UsageError(
+                f"'env' in {where} names {key}, which looks like a secret: "
+                "verifix never passes secrets into the sandbox"
+            )
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _packages_as_of(value: str, where: str) -> str:
+    if value not in ("commit", "latest"):
         try:
             date.fromisoformat(value)
         except ValueError:
             raise UsageError(
                 f"'packages_as_of' in {where} must be commit, latest or a date (YYYY-MM-DD)"
             ) from None
-    if name == "proxy":
-        unknown = set(value) - set(_PROXY_KEYS)
-        if unknown:
-            raise UsageError(
-                f"unknown 'proxy' setting {sorted(unknown)} in {where}; "
-                f"known: {', '.join(_PROXY_KEYS)}"
-            )
     return value
 
 
-def _known_tables(data: dict[str, Any], where: str) -> None:
-    for name in data:
-        if name not in TABLES:
-            raise UsageError(
-                f"unknown table [{name}] in {where}{nearest(name, TABLES)} "
-                f"(known: {', '.join(TABLES)})"
-            )
+def _proxy(value: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = set(value) - set(_PROXY_KEYS)
+    if unknown:
+        raise UsageError(
+            f"unknown 'proxy' setting {sorted(unknown)} in {where}; known: {', '.join(_PROXY_KEYS)}"
+        )
+    return value
 
 
-def read_repo_config(root: Path) -> list[tuple[str, dict[str, Any]]]:
-    """The repo's own settings: ``[tool.verifix.sandbox]`` in pyproject.toml, then
-    ``[sandbox]`` in .verifix.toml (later wins)."""
-    layers: list[tuple[str, dict[str, Any]]] = []
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        tables = read_toml(pyproject).get("tool", {}).get("verifix", {})
-        _known_tables(tables, "pyproject.toml [tool.verifix]")
-        section = tables.get(SECTION)
-        if section:
-            where = "pyproject.toml [tool.verifix.sandbox]"
-            layers.append((where, {k: _check(k, v, where) for k, v in section.items()}))
-    config = root / CONFIG_FILE
-    if config.is_file():
-        data = read_toml(config)
-        _known_tables(data, CONFIG_FILE)
-        where = f"{CONFIG_FILE} [{SECTION}]"
-        layers.append((where, {k: _check(k, v, where) for k, v in data.get(SECTION, {}).items()}))
-    return layers
+#: ``[sandbox]``: every key a user or a repository may set, its type, default and meaning.
+SCHEMA = Schema(
+    SECTION,
+    (
+        Setting("python", str, help="Python version, e.g. 3.11", shown="detected"),
+        Setting(
+            "image",
+            str,
+            help="Base image to build on (e.g. python:3.11-slim) instead of one for `python`",
+            shown="chosen from `python`",
+        ),
+        Setting(
+            "setup",
+            list,
+            help="Setup commands, run in order; they replace the detected ones",
+            shown="detected",
+        ),
+        Setting(
+            "test_command",
+            str,
+            help="The test command; `{tests}` marks where selected test paths go",
+            shown="detected",
+        ),
+        Setting(
+            "env",
+            dict,
+            {},
+            "Variables set in the sandbox; names that look like secrets are refused",
+            check=_env,
+        ),
+        Setting("setup_timeout", int, 1800, "Seconds one setup command may take"),
+        Setting("test_timeout", int, 900, "Seconds one test run may take"),
+        # Setup reaches the network only through verifix's gateway (see sandbox/gateway.py),
+        # which holds any credentials and refuses the host's local services; tests always
+        # run with no network.
+        Setting(
+            "setup_network",
+            str,
+            "gateway",
+            "How setup reaches the network; tests get none",
+            choices=_NETWORK_MODES,
+        ),
+        Setting("memory", str, "4g", "Memory limit of a container"),
+        Setting(
+            "cpus",
+            float,
+            float(os.cpu_count() or 2),
+            "CPUs a container may use",
+            shown="the number of CPUs",
+        ),
+        Setting("pids", int, 4096, "Processes a container may run"),
+        Setting(
+            "proxy",
+            dict,
+            {},
+            "Overrides of the host's proxy and index settings for setup: "
+            + ", ".join(f"`{k}`" for k in _PROXY_KEYS),
+            check=_proxy,
+        ),
+        # Old commits install the packages of their day (see environment.packages_cutoff).
+        Setting(
+            "packages_as_of",
+            str,
+            "commit",
+            "Install packages as of the commit's date (`commit`), today (`latest`) or a date "
+            "(YYYY-MM-DD)",
+            check=_packages_as_of,
+        ),
+    ),
+)
+DEFAULTS: dict[str, Any] = SCHEMA.defaults()
 
 
-def read_config_file(path: Path) -> tuple[str, dict[str, Any]]:
+def read_repo_config(root: Path) -> list[Layer]:
+    """The ``[sandbox]`` tables that apply to ``root``: the user-level file's (which only
+    replaces the defaults: detection beats it), then ``[tool.verifix.sandbox]`` in
+    pyproject.toml, then ``[sandbox]`` in .verifix.toml (later wins)."""
+    user = SCHEMA.user_layer()
+    return [*([user] if user else []), *SCHEMA.repo_layers(root)]
+
+
+def read_config_file(path: Path) -> Layer:
     """A ``[sandbox]`` table from a file named on the command line (``--config``)."""
-    if not path.is_file():
-        raise UsageError(f"config file {path} does not exist")
-    section = read_toml(path).get(SECTION)
-    if section is None:
-        raise UsageError(f"{path} has no [{SECTION}] table")
-    where = f"{path} [{SECTION}]"
-    return where, {k: _check(k, v, where) for k, v in section.items()}
+    return SCHEMA.file_layer(path)
 
 
 def resolve(
     detected: Detected,
-    repo_layers: list[tuple[str, dict[str, Any]]],
+    repo_layers: list[Layer],
     cli: Mapping[str, Any] | None = None,
 ) -> EnvSpec:
-    """Merge defaults < detected < repo config < command line into one EnvSpec."""
-    values: dict[str, Any] = dict(DEFAULTS)
-    sources: dict[str, str] = dict.fromkeys(DEFAULTS, "default")
+    """Merge defaults < the user's file < detected < repo config < --config < command line
+    into one EnvSpec."""
+    values: dict[str, Any] = dict(DEFAULTS, image=None)
+    sources: dict[str, str] = dict.fromkeys(values, "default")
+    user = [layer for layer in repo_layers if layer.kind == "user"]
+    layers = [layer for layer in repo_layers if layer.kind != "user"]
+    _apply(user, values, sources)
     values.update(
-        image=None,
         python=detected.python.preferred,
         setup=detected.setup,
         test_command=detected.test_command,
     )
     sources.update(
-        image="default",
         python=f"detected: {detected.python.reason}",
         setup=detected.setup_reason,
         test_command=f"detected: {detected.test_reason}",
     )
-    layers = [*repo_layers]
     if cli:
-        layers.append(("command line", {k: _check(k, v, "command line") for k, v in cli.items()}))
-    for where, layer in layers:
-        for key, value in layer.items():
+        layers.append(Layer("command line", SCHEMA.check(cli, "command line")))
+    _apply(layers, values, sources)
+    return EnvSpec(
+        **values,
+        uses_setuptools_scm=detected.uses_setuptools_scm,
+        sources=sources,
+    )
+
+
+def _apply(layers: list[Layer], values: dict[str, Any], sources: dict[str, str]) -> None:
+    for layer in layers:
+        where = layer.source
+        for key, value in layer.values.items():
             if key == "env":
                 value = {**values["env"], **value}
             if key == "python":
                 value = (value,)
             values[key] = tuple(value) if key == "setup" else value
             sources[key] = where
-    return EnvSpec(
-        **values,
-        uses_setuptools_scm=detected.uses_setuptools_scm,
-        sources=sources,
-    )

@@ -1,12 +1,18 @@
 """Options shared by the commands that need an environment, and turning them into a spec.
 
-Each option is defined once here and used by every command that takes it, so ``verify``
-and ``fix`` spell, explain and group it the same way."""
+Each option is defined once here and used by every command that takes it, so ``verify``,
+``fix`` and ``env show|build|check`` spell, explain and group it the same way: a command
+takes them all as one :class:`EnvOptions` value through the :func:`env_options` decorator.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from verifix.sandbox.config import EnvSpec, read_config_file, read_repo_config, resolve
@@ -131,3 +137,115 @@ def build_spec(snapshot: Snapshot, config: Path | None, overrides: dict[str, Any
     if config is not None:
         layers.append(read_config_file(config))
     return resolve(detect(snapshot.root, snapshot.commit_date), layers, overrides)
+
+
+@dataclass(frozen=True)
+class EnvOptions:
+    """The environment options one command run was given (None: not given)."""
+
+    config: Path | None = None
+    image: str | None = None
+    python: str | None = None
+    setup: list[str] | None = None
+    test_cmd: str | None = None
+    env: list[str] | None = None
+    test_timeout: int | None = None
+    setup_timeout: int | None = None
+    #: ``--rebuild``, for a command decorated with ``env_options(rebuild=True)``.
+    rebuild: bool = False
+
+    def overrides(self) -> dict[str, Any]:
+        """Only what the user actually passed (see :func:`cli_overrides`)."""
+        return cli_overrides(
+            self.image,
+            self.python,
+            self.setup,
+            self.test_cmd,
+            self.env,
+            self.test_timeout,
+            self.setup_timeout,
+        )
+
+    def spec(self, snapshot: Snapshot) -> EnvSpec:
+        """The snapshot's environment: detection, the repo's config, --config, the flags."""
+        return build_spec(snapshot, self.config, self.overrides())
+
+
+#: The default of a command's EnvOptions parameter (the decorator fills in the real one).
+NO_ENV_OPTIONS = EnvOptions()
+
+#: Each option: the EnvOptions field (also the parameter's name), its typer annotation.
+_OPTIONS: dict[str, Any] = {
+    "config": ConfigOpt,
+    "image": ImageOpt,
+    "python": PythonOpt,
+    "setup": SetupOpt,
+    "test_cmd": TestCmdOpt,
+    "env": EnvOpt,
+    "test_timeout": TestTimeoutOpt,
+    "setup_timeout": SetupTimeoutOpt,
+    "rebuild": RebuildOpt,
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def env_options(command: F | None = None, *, rebuild: bool = False) -> Any:
+    """Give a typer command the environment options (--config, --image, --python, --setup,
+    --test-cmd, --env, --test-timeout, --setup-timeout, and --rebuild with
+    ``rebuild=True``) as one :class:`EnvOptions` argument.
+
+    The command declares one parameter annotated ``EnvOptions``, anywhere among its other
+    parameters (typer lists the options where it stands, in the Environment panel)::
+
+        @env_options(rebuild=True)                      # or @env_options: no --rebuild
+        def fix(target: ... = ".", ..., envopts: EnvOptions = NO_ENV_OPTIONS, pr: ... = False):
+            spec = envopts.spec(snap)                   # or envopts.overrides(), .rebuild
+
+    The decorator replaces that parameter, in the signature typer reads, with the options
+    themselves (named as the EnvOptions fields, so the command may not have parameters of
+    those names), and calls the command with the one EnvOptions built from them; called
+    from Python, the command takes either the options or the EnvOptions by name. Put the
+    decorator under ``@app.command(...)`` (typer must see the rewritten signature).
+    """
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func, eval_str=True)  # annotations as objects
+        slots = [p.name for p in signature.parameters.values() if p.annotation is EnvOptions]
+        if len(slots) != 1:
+            raise TypeError(f"{func.__name__}: @env_options needs one parameter of type EnvOptions")
+        slot = slots[0]
+        names = [name for name in _OPTIONS if rebuild or name != "rebuild"]
+        clash = set(names) & set(signature.parameters)
+        if clash:
+            raise TypeError(f"{func.__name__}: parameters {sorted(clash)} clash with @env_options")
+        kind = signature.parameters[slot].kind
+        defaults = {f.name: f.default for f in fields(EnvOptions)}
+        params: list[inspect.Parameter] = []
+        for param in signature.parameters.values():
+            if param.name != slot:
+                params.append(param)
+                continue
+            params.extend(
+                inspect.Parameter(name, kind, default=defaults[name], annotation=_OPTIONS[name])
+                for name in names
+            )
+        expanded = signature.replace(parameters=params)
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            if slot in kwargs:  # a Python caller passing the EnvOptions itself
+                return func(*args, **kwargs)
+            bound = expanded.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = bound.arguments
+            options = EnvOptions(**{name: values.pop(name) for name in names})
+            return func(**values, **{slot: options})
+
+        command.__signature__ = expanded  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        if expanded.return_annotation is not inspect.Signature.empty:
+            command.__annotations__["return"] = expanded.return_annotation
+        return command  # type: ignore[return-value]
+
+    return decorate(command) if command is not None else decorate

@@ -16,19 +16,7 @@ from verifix.sandbox.envrepair import load_recipe, recipe_path
 from verifix.sandbox.errors import SandboxError
 
 from . import render
-from .common import (
-    ConfigOpt,
-    EnvOpt,
-    ImageOpt,
-    PythonOpt,
-    RepoArg,
-    SetupOpt,
-    SetupTimeoutOpt,
-    TestCmdOpt,
-    TestTimeoutOpt,
-    build_spec,
-    cli_overrides,
-)
+from .common import NO_ENV_OPTIONS, EnvOptions, RepoArg, env_options
 from .output import ProgressLog, plain, stdout
 
 env_app = typer.Typer(help="Inspect, build and prune environment images.")
@@ -36,22 +24,15 @@ sandbox_app = typer.Typer(help="Base images for the sandbox.")
 
 
 @env_app.command("show")
+@env_options
 def show(
     repo: RepoArg = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-    config: ConfigOpt = None,
-    image: ImageOpt = None,
-    python: PythonOpt = None,
-    setup: SetupOpt = None,
-    test_cmd: TestCmdOpt = None,
-    env: EnvOpt = None,
-    test_timeout: TestTimeoutOpt = None,
-    setup_timeout: SetupTimeoutOpt = None,
+    envopts: EnvOptions = NO_ENV_OPTIONS,
 ) -> int:
     """Print the environment verifix would use, and where each value came from."""
-    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
     with snapshot.of_worktree(repo) as snap:
-        spec = build_spec(snap, config, overrides)
+        spec = envopts.spec(snap)
         rows: dict[str, tuple[object, str]] = {
             name: (getattr(spec, name), spec.sources.get(name, ""))
             for name in (
@@ -101,24 +82,17 @@ def show(
 
 
 @env_app.command("build")
+@env_options
 def build(
     repo: RepoArg = Path("."),
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build even if cached.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
-    config: ConfigOpt = None,
-    image: ImageOpt = None,
-    python: PythonOpt = None,
-    setup: SetupOpt = None,
-    test_cmd: TestCmdOpt = None,
-    env: EnvOpt = None,
-    test_timeout: TestTimeoutOpt = None,
-    setup_timeout: SetupTimeoutOpt = None,
+    envopts: EnvOptions = NO_ENV_OPTIONS,
 ) -> int:
     """Build (or find cached) the environment image for the repo, ahead of time."""
-    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
     progress = ProgressLog(quiet)
     with snapshot.of_worktree(repo) as snap:
-        spec = build_spec(snap, config, overrides)
+        spec = envopts.spec(snap)
         result = environment.prepare(connect(), snap, spec, progress, rebuild=rebuild)
     how = "cached" if result.cached else f"built in {result.build_s:.0f}s"
     stdout.print(f"{result.image} ({how}, base {result.base.ref})")
@@ -128,6 +102,7 @@ def build(
 
 
 @env_app.command("check")
+@env_options
 def check(
     repo: RepoArg = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
@@ -156,14 +131,7 @@ def check(
         float, typer.Option("--max-cost", help="USD the model may spend on repairs.")
     ] = 0.25,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
-    config: ConfigOpt = None,
-    image: ImageOpt = None,
-    python: PythonOpt = None,
-    setup: SetupOpt = None,
-    test_cmd: TestCmdOpt = None,
-    env: EnvOpt = None,
-    test_timeout: TestTimeoutOpt = None,
-    setup_timeout: SetupTimeoutOpt = None,
+    envopts: EnvOptions = NO_ENV_OPTIONS,
 ) -> int:
     """Build (or reuse) the environment and run the suite once: can verifix test this repo?
 
@@ -171,7 +139,6 @@ def check(
     --max-cost), and retried. Exit 0 when the suite runs, 1 when setup fails or the suite
     produces no results (the reason and a log are printed), 3 when no engine answers.
     """
-    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
     progress = ProgressLog(quiet or as_json)
     advisor = None
     if model:
@@ -185,7 +152,7 @@ def check(
         advisor = ModelAdvisor(Model(chosen.config, Budget(chosen.max_cost)), progress)
     snap = snapshot.of_commit(repo, rev) if rev else snapshot.of_worktree(repo)
     with snap:
-        spec = build_spec(snap, config, overrides)
+        spec = envopts.spec(snap)
         result = envcheck.check(connect(), snap, spec, progress, advisor)
     if as_json:
         stdout.print_json(json.dumps(result.to_json()))

@@ -18,21 +18,14 @@ from verifix.sandbox.verify import Checks, VerifySession
 
 from . import exit_codes, render
 from .common import (
-    ConfigOpt,
-    EnvOpt,
-    ImageOpt,
-    PythonOpt,
+    NO_ENV_OPTIONS,
+    EnvOptions,
     QuietOpt,
-    RebuildOpt,
     RepoArg,
-    SetupOpt,
-    SetupTimeoutOpt,
-    TestCmdOpt,
     TestOpt,
     TestsAliasOpt,
-    TestTimeoutOpt,
     build_spec,
-    cli_overrides,
+    env_options,
     targets,
 )
 from .output import ProgressLog, stdout
@@ -65,6 +58,7 @@ def exit_code(v: Verdict) -> int:
     return exit_codes.VERIFIED if v.verified else exit_codes.NOT_VERIFIED
 
 
+@env_options(rebuild=True)
 def verify(
     repo: RepoArg = Path("."),
     patch: Annotated[
@@ -83,22 +77,14 @@ def verify(
     ] = None,
     gold: Annotated[bool, typer.Option("--gold", help="Check the instance's own patch.")] = False,
     quiet: QuietOpt = False,
-    config: ConfigOpt = None,
-    image: ImageOpt = None,
-    python: PythonOpt = None,
-    setup: SetupOpt = None,
-    test_cmd: TestCmdOpt = None,
-    env: EnvOpt = None,
-    test_timeout: TestTimeoutOpt = None,
-    setup_timeout: SetupTimeoutOpt = None,
-    rebuild: RebuildOpt = False,
+    envopts: EnvOptions = NO_ENV_OPTIONS,
 ) -> int:
     """Verify a patch against the repo's own tests in a Docker sandbox.
 
     Exit codes: 0 verified, 1 not verified (or does not apply, or no target),
     2 usage or configuration error, 3 environment or sandbox error.
     """
-    overrides = cli_overrides(image, python, setup, test_cmd, env, test_timeout, setup_timeout)
+    overrides = envopts.overrides()
     tests = targets(test, tests_alias)
     if (swebench is None) != (instance is None):
         raise UsageError("--swebench and --instance go together")
@@ -119,7 +105,9 @@ def verify(
         checks = Checks(targets=tests)
         snap = snapshot.of_worktree(repo)
     with snap, ProgressLog(quiet) as progress:  # the live status ends before the verdict
-        verdict = run_verify(snap, checks, patch_text, config, overrides, progress, rebuild)
+        verdict = run_verify(
+            snap, checks, patch_text, envopts.config, overrides, progress, envopts.rebuild
+        )
     if as_json:
         stdout.print_json(json.dumps(verdict.to_json()))
     else:

@@ -1,7 +1,21 @@
 """Fixtures: a real Docker engine, a bootstrapped base image, real git repos in temp dirs.
 
 Nothing here is mocked: tests drive the installed ``verifix`` command as a user would, and
-every test ends by checking that no container verifix made is left behind.
+every test that uses the engine ends by checking that no container verifix made is left
+behind.
+
+The suite has two parts. Tests marked ``docker`` need the engine; the rest (the pure core:
+verdict rules, edit matching, budget, detection, configuration, prompts, issue parsing,
+redaction, ...) run without one: ``pytest -m "not docker"``. A test is marked ``docker``
+
+- automatically, when it uses a Docker fixture (``docker_client``, ``base_image``), directly
+  or through another fixture; or when it requests ``make_repo`` in a module listed in
+  ``ENGINE_MODULES`` (modules whose own files this one does not mark);
+- explicitly, with ``pytestmark = pytest.mark.docker`` in a module of engine tests or
+  ``@pytest.mark.docker`` on one test.
+
+Every other test runs with ``DOCKER_HOST`` pointing at nothing, even when an engine is up,
+so a pure test that secretly needs the engine fails loudly instead of passing by luck.
 """
 
 from __future__ import annotations
@@ -66,12 +80,36 @@ os.environ["VERIFIX_SESSION"] = SESSION
 OURS = {"label": f"verifix.session={SESSION}"}
 
 
+#: Where a test not marked ``docker`` finds its engine: nowhere (port 9 is discard, and
+#: nothing listens on it), so a connection fails at once.
+NO_ENGINE = "tcp://127.0.0.1:9"
+#: Fixtures that talk to the engine: a test using one (even through another fixture) is
+#: a ``docker`` test.
+DOCKER_FIXTURES = frozenset({"docker_client", "base_image"})
+#: Modules of engine tests that do not carry their own mark (other people own their files):
+#: a test there that requests ``make_repo`` runs verifix on that repository in the engine.
+ENGINE_MODULES = frozenset({"test_fix.py"})
+
+
+def _needs_engine(item: pytest.Item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if fixtures & DOCKER_FIXTURES:
+        return True
+    return item.path.name in ENGINE_MODULES and "make_repo" in fixtures
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("docker") is None and _needs_engine(item):
+            item.add_marker(pytest.mark.docker)
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     return connect()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def base_image(docker_client):
     """The bootstrapped base image the tests build on; reused when it already exists."""
     ref = images.bootstrap_ref(TEST_PYTHON)
@@ -81,9 +119,17 @@ def base_image(docker_client):
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_containers(docker_client):
+def engine(request, monkeypatch):
+    """A ``docker`` test gets the base image and ends with no container left behind; any
+    other test gets no engine at all."""
+    if request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+        yield
+        return
+    request.getfixturevalue("base_image")
+    client = request.getfixturevalue("docker_client")
     yield
-    left = docker_client.containers.list(all=True, filters=OURS)
+    left = client.containers.list(all=True, filters=OURS)
     names = [c.name for c in left]
     for container in left:
         container.remove(force=True)

@@ -10,6 +10,8 @@ import textwrap
 import pytest
 from conftest import BUGGY_MODULE, TESTS, diff_for, verifix
 
+pytestmark = pytest.mark.docker
+
 FIXED_MODULE = BUGGY_MODULE.replace("a - b", "a + b")
 ALL_TESTS = ["test_add", "test_double", "test_double_two"]
 

@@ -46,6 +46,7 @@ def test_patch_that_is_not_a_diff(make_repo, tmp_path):
     assert "is not a unified diff" in _one_line_error(result)
 
 
+@pytest.mark.docker
 def test_repo_without_tests(make_repo):
     repo = make_repo({"app.py": "print('hello')\n"})
     result = verifix("verify", str(repo))
@@ -53,6 +54,7 @@ def test_repo_without_tests(make_repo):
     assert "no tests found" in _one_line_error(result)
 
 
+@pytest.mark.docker
 def test_invalid_config_file(make_repo):
     repo = make_repo()
     (repo / ".verifix.toml").write_text("[sandbox]\ntest_timeout = 'soon'\n")
@@ -61,6 +63,7 @@ def test_invalid_config_file(make_repo):
     assert "'test_timeout' in .verifix.toml [sandbox] must be an integer" in _one_line_error(result)
 
 
+@pytest.mark.docker
 def test_secret_in_sandbox_env_is_refused(make_repo):
     repo = make_repo()
     result = verifix("verify", "--env", "OPENAI_API_KEY=sk-123", str(repo))

@@ -8,8 +8,11 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 from conftest import SESSION, TEST_PYTHON, git, verifix
 from verifix.sandbox import images
+
+pytestmark = pytest.mark.docker
 
 
 def commit_dated(repo: Path, when: str) -> None:

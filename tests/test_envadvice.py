@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import git, verifix
 from verifix.agent.envadvice import SYSTEM_PROMPT, first_prompt, parse
 from verifix.cli.example.scripted_model import ScriptedModel
@@ -90,6 +91,7 @@ def _check(repo, server, tmp_path):
     )
 
 
+@pytest.mark.docker
 def test_a_failed_setup_step_is_repaired_by_the_model_and_checked(make_repo, tmp_path):
     repo = _repo_needing_six(make_repo)
     with ScriptedModel(["```sh\npython -m pip install six\n```\n"]) as server:
@@ -108,6 +110,7 @@ def test_a_failed_setup_step_is_repaired_by_the_model_and_checked(make_repo, tmp
     assert "python -m pip install six" in recipe
 
 
+@pytest.mark.docker
 def test_a_model_that_tries_to_plant_code_is_refused(make_repo, tmp_path):
     repo = _repo_needing_six(make_repo)
     planting = "```sh\npython -m pip install six\necho 'import os' > /opt/venv/x.pth\n```\n"

@@ -62,6 +62,7 @@ def publish(github: FakeGitHub, repo, tmp_path) -> None:
     github.permissions.update(maintainer="admin", helper="write", late="write", reviewer="maintain")
 
 
+@pytest.mark.docker
 def test_an_issue_by_reference_is_cloned_fetched_and_fixed(make_repo, tmp_path):
     repo = make_repo()
     elsewhere = tmp_path / "elsewhere"
@@ -96,6 +97,7 @@ def test_an_issue_by_reference_is_cloned_fetched_and_fixed(make_repo, tmp_path):
     assert (tmp_path / "cache" / "verifix" / "repos" / "acme" / "calc" / "calc.py").is_file()
 
 
+@pytest.mark.docker
 def test_hash_n_resolves_against_origin_and_works_in_place(make_repo, tmp_path):
     repo = make_repo()
     git(repo, "remote", "add", "origin", "git@github.com:acme/calc.git")
@@ -144,6 +146,7 @@ def test_github_errors_are_one_line(make_repo, tmp_path):
         assert len([line for line in result.err.splitlines() if line.startswith("error:")]) == 1
 
 
+@pytest.mark.docker
 def test_pr_pushes_a_branch_and_opens_a_draft_with_the_evidence(make_repo, tmp_path):
     repo = make_repo()
     with FakeGitHub() as github, ScriptedModel([RIGHT]) as model:
@@ -214,6 +217,7 @@ def test_closed_issues_and_existing_prs_are_skipped_before_any_work(make_repo, t
     assert model.requests == []
 
 
+@pytest.mark.docker
 def test_comment_says_what_was_tried_when_nothing_is_verified(make_repo, tmp_path):
     repo = make_repo()
     with FakeGitHub() as github, ScriptedModel([WRONG]) as model:
@@ -256,6 +260,7 @@ def test_only_people_with_write_access_can_trigger(tmp_path):
     assert stranger.code == 2  # not a collaborator at all: GitHub answers 404
 
 
+@pytest.mark.docker
 def test_progress_comment_is_updated_in_place_and_outputs_are_written(make_repo, tmp_path):
     repo = make_repo()
     outputs = tmp_path / "github_output"

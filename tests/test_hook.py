@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import BUGGY_MODULE, git, verifix
 from test_fix import RIGHT
@@ -35,6 +36,7 @@ def push(repo: Path, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.docker
 def test_passing_tests_let_the_push_through_and_the_earlier_hook_still_runs(make_repo, tmp_path):
     repo = make_repo()
     (repo / "calc.py").write_text(FIXED)
@@ -61,6 +63,7 @@ def test_passing_tests_let_the_push_through_and_the_earlier_hook_still_runs(make
     assert not (repo / ".git" / "hooks" / "pre-push.verifix-chained").exists()
 
 
+@pytest.mark.docker
 def test_failing_tests_block_the_push_with_a_verified_fix_beside_the_work(make_repo, tmp_path):
     repo = make_repo()
     remote = with_remote(repo, tmp_path)
@@ -95,6 +98,7 @@ def test_failing_tests_block_the_push_with_a_verified_fix_beside_the_work(make_r
     )
 
 
+@pytest.mark.docker
 def test_without_a_model_the_hook_reports_and_blocks_without_a_call(make_repo, tmp_path):
     repo = make_repo()
     with_remote(repo, tmp_path)
@@ -109,6 +113,7 @@ def test_without_a_model_the_hook_reports_and_blocks_without_a_call(make_repo, t
     assert skipped.returncode == 0, skipped.stderr
 
 
+@pytest.mark.docker
 def test_pre_commit_tests_the_staged_tree(make_repo):
     repo = make_repo()
     verifix("hook", "install", "--pre-commit", cwd=repo)

@@ -20,6 +20,8 @@ from conftest import VERIFIX, verifix
 from test_fix import ISSUE, RIGHT, fix_args
 from verifix.cli.example.scripted_model import ScriptedModel
 
+pytestmark = pytest.mark.docker
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: The status line: spinner, phase, the step's seconds, the run's, the money spent.
 STATUS = re.compile(r"(environment|model|tests)  (\d+)s \(total \d+s\)  \$(\d+\.\d{4})  (.*)")

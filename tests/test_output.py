@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import diff_for, verifix
 
 NARROW = {"COLUMNS": "80"}
@@ -109,6 +110,7 @@ def test_show_spells_statuses_and_counts_as_prose_does(make_repo):
     assert line.startswith("attempt 1  NOT VERIFIED  $0.0010  1.5s  ")
 
 
+@pytest.mark.docker
 def test_verify_in_a_pipe_at_80_columns_keeps_a_long_test_id_on_one_line(make_repo, tmp_path):
     """Runs a container: the same lines from ``verify`` itself, on a parametrized class test
     whose id is longer than the log is wide."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import BUGGY_MODULE, diff_for, git, verifix
 
 FIXED = BUGGY_MODULE.replace("a - b", "a + b")
@@ -37,6 +38,7 @@ def _instance(repo, tmp_path) -> tuple:
     return jsonl, row
 
 
+@pytest.mark.docker
 def test_gold_patch_is_verified_and_no_patch_is_not(make_repo, tmp_path):
     repo = make_repo()
     jsonl, _ = _instance(repo, tmp_path)
@@ -74,6 +76,7 @@ def test_base_commit_missing_from_the_repo(make_repo, tmp_path):
     assert f"commit {row['base_commit']} is not in" in result.err
 
 
+@pytest.mark.docker
 def test_ids_cut_at_a_space_match_the_tests_they_name(make_repo, tmp_path):
     """SWE-bench lists hold parametrized ids cut at the first space; they still count."""
     repo = make_repo()

@@ -17,6 +17,7 @@ from conftest import BUGGY_MODULE, OURS, TESTS, VERIFIX, diff_for, git, verifix
 FIXED_MODULE = BUGGY_MODULE.replace("a - b", "a + b")
 
 
+@pytest.mark.docker
 def test_fixing_patch_is_verified(make_repo, tmp_path):
     repo = make_repo()
     patch = tmp_path / "fix.diff"
@@ -30,6 +31,7 @@ def test_fixing_patch_is_verified(make_repo, tmp_path):
     assert "tests/test_calc.py::test_double_two" in result.out
 
 
+@pytest.mark.docker
 def test_patch_that_breaks_another_test_names_it(make_repo, tmp_path):
     repo = make_repo()
     # Fixes add() but makes double(0) wrong: test_double passed before and fails now.
@@ -48,6 +50,7 @@ def test_patch_that_breaks_another_test_names_it(make_repo, tmp_path):
     assert "assert 1 == 0" in verdict["broken"][0]["message"]
 
 
+@pytest.mark.docker
 def test_patch_that_does_not_apply_says_so(make_repo, tmp_path):
     repo = make_repo()
     patch_text = diff_for(repo, "calc.py", FIXED_MODULE).replace("return a - b", "return a * b")
@@ -62,6 +65,7 @@ def test_patch_that_does_not_apply_says_so(make_repo, tmp_path):
     assert "-    return a * b" in result.out
 
 
+@pytest.mark.docker
 def test_endless_loop_is_stopped_by_the_timeout(make_repo, tmp_path):
     repo = make_repo()
     looping = FIXED_MODULE.replace("return add(x, x)", "while True:\n        pass")
@@ -79,6 +83,7 @@ def test_endless_loop_is_stopped_by_the_timeout(make_repo, tmp_path):
     assert elapsed < 60
 
 
+@pytest.mark.docker
 def test_no_target_is_never_verified(make_repo):
     repo = make_repo()
     (repo / "calc.py").write_text(FIXED_MODULE)  # every test passes on this tree
@@ -90,6 +95,7 @@ def test_no_target_is_never_verified(make_repo):
     assert json.loads(result.out)["status"] == "NO_TARGET"
 
 
+@pytest.mark.docker
 def test_named_targets_and_patch_from_stdin(make_repo):
     repo = make_repo()
     patch = diff_for(repo, "calc.py", FIXED_MODULE)
@@ -125,6 +131,7 @@ def _state(repo: Path) -> dict[str, str]:
     return files
 
 
+@pytest.mark.docker
 def test_user_repo_is_untouched(make_repo, tmp_path):
     repo = make_repo()
     patch = tmp_path / "fix.diff"
@@ -148,6 +155,7 @@ def test_user_repo_is_untouched(make_repo, tmp_path):
     assert git(repo, "stash", "list") == stash
 
 
+@pytest.mark.docker
 def test_verify_uses_uncommitted_changes(make_repo):
     """The baseline is what the user sees: an uncommitted fix means nothing fails."""
     repo = make_repo()
@@ -159,6 +167,7 @@ def test_verify_uses_uncommitted_changes(make_repo):
     assert json.loads(result.out)["counts"]["baseline"] == {"passed": 3}
 
 
+@pytest.mark.docker
 def test_second_verify_reuses_the_environment(make_repo, tmp_path):
     repo = make_repo(
         {
@@ -225,6 +234,7 @@ def test_failed_setup_removes_its_container(make_repo, docker_client):
     assert docker_client.containers.list(all=True, filters=OURS) == []
 
 
+@pytest.mark.docker
 def test_files_missing_from_the_object_store_are_left_out_and_reported(make_repo, tmp_path):
     """Partial clones and mirrors lack some blobs: git archive refuses, verifix carries on."""
     repo = make_repo()
@@ -266,6 +276,7 @@ def test_files_missing_from_the_object_store_are_left_out_and_reported(make_repo
     assert any("left out: data.bin" in n for n in notes)
 
 
+@pytest.mark.docker
 def test_a_target_that_does_not_exist_is_named(make_repo, tmp_path):
     repo = make_repo()
     patch = tmp_path / "fix.diff"
@@ -299,6 +310,7 @@ def test_many(i):
 """
 
 
+@pytest.mark.docker
 def test_thousands_of_targets_are_confirmed_in_chunks(make_repo, tmp_path):
     # ~300 KB of target ids: more than one environment variable or command line can hold.
     repo = make_repo()

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from verifix.sandbox import envcheck, environment, images, snapshot
+from verifix.sandbox.config import SCHEMA
 from verifix.sandbox.engine import LABEL, LABEL_KIND, LABEL_OWNER_PID, LABEL_SESSION, connect
 from verifix.sandbox.envrepair import load_recipe, recipe_path
 from verifix.sandbox.errors import SandboxError
@@ -34,22 +35,8 @@ def show(
     with snapshot.of_worktree(repo) as snap:
         spec = envopts.spec(snap)
         rows: dict[str, tuple[object, str]] = {
-            name: (getattr(spec, name), spec.sources.get(name, ""))
-            for name in (
-                "python",
-                "image",
-                "setup",
-                "test_command",
-                "env",
-                "setup_timeout",
-                "test_timeout",
-                "setup_network",
-                "memory",
-                "cpus",
-                "pids",
-                "proxy",
-                "packages_as_of",
-            )
+            setting.name: (getattr(spec, setting.name), spec.sources.get(setting.name, ""))
+            for setting in SCHEMA
         }
         try:
             client = connect()

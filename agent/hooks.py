@@ -12,9 +12,9 @@ import os
 import shlex
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
+from verifix.sandbox import git
 from verifix.sandbox.errors import UsageError
 
 MARKER = "# installed by verifix"
@@ -22,21 +22,15 @@ STAGES = ("pre-push", "pre-commit")
 CHAINED = ".verifix-chained"
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    return proc.stdout.strip() if proc.returncode == 0 else ""
-
-
 def hooks_dir(repo: Path) -> Path:
-    configured = _git(repo, "config", "--get", "core.hooksPath")
+    configured = git.config_value(repo, "core.hooksPath")
     if configured:
         raise UsageError(
             f"core.hooksPath is set to {configured} in {repo}: hooks there are managed by "
             "another tool; add 'verifix hook run --stage pre-push' to it yourself, or use "
             "the pre-commit framework's verifix hook"
         )
-    path = Path(_git(repo, "rev-parse", "--git-path", "hooks"))
-    return path if path.is_absolute() else repo / path
+    return git.git_path(repo, "hooks")
 
 
 def _script(stage: str, verifix: str) -> str:

@@ -8,11 +8,9 @@ nowhere else.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -23,7 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from verifix.sandbox import git
 from verifix.sandbox.errors import UsageError, VerifixError
+from verifix.sandbox.git import GitError
 from verifix.sandbox.verdict import Verdict
 
 from .issue import Comment, Issue
@@ -118,10 +118,8 @@ def parse_reference(text: str, repo: Path) -> IssueRef:
 
 def _origin(repo: Path) -> tuple[str, str] | None:
     """(owner, repo) of ``repo``'s origin remote, if it has one that names them."""
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, text=True
-    )
-    remote = _REMOTE.search(proc.stdout.strip()) if proc.returncode == 0 else None
+    url = git.origin_url(repo)
+    remote = _REMOTE.search(url) if url else None
     return (remote["owner"], remote["repo"]) if remote else None
 
 
@@ -363,79 +361,36 @@ def checkout(github: GitHub, ref: IssueRef, branch: str | None) -> Path:
     branch = branch or info.get("default_branch") or "main"
     target = cache_dir() / ref.owner / ref.repo
     env = git_env(github, ref)
-    if (target / ".git").is_dir():
-        commands = [
-            ["git", "-C", str(target), "fetch", "-q", "--depth", "1", "origin", branch],
-            ["git", "-C", str(target), "checkout", "-q", "-f", "FETCH_HEAD"],
-            ["git", "-C", str(target), "clean", "-qfdx", "-e", ".verifix/"],
-        ]
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        commands = [["git", "clone", "-q", "--depth", "1", "--branch", branch, url, str(target)]]
-    for command in commands:
-        proc = subprocess.run(command, capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            last = proc.stderr.strip().splitlines()[-1:] or ["?"]
-            raise GitHubError(f"could not get {ref.owner}/{ref.repo} ({branch}): {last[0]}")
+    try:
+        if (target / ".git").is_dir():
+            git.shallow_refresh(target, branch, env, keep=".verifix/")
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            git.shallow_clone(url, target, branch, env)
+    except GitError as exc:
+        where = f"{ref.owner}/{ref.repo} ({branch})"
+        raise GitHubError(f"could not get {where}: {exc.detail}") from None
     return target
 
 
 def git_env(github: GitHub, ref: IssueRef) -> dict[str, str]:
     """The environment for a git command that sends the token to the host GitHub says
-    ``ref`` is cloned from, and to no other (it is never stored).
-
-    The header travels in GIT_CONFIG_* variables, not ``-c`` on the command line, where
-    ``ps`` shows it to every user of the machine. It is scoped to that host's URL, so an
-    origin elsewhere, even one named OWNER/REPO too, never receives it. An empty value
-    first drops any header a checkout left in the repository's config for the same URL
-    (two Authorization headers make GitHub refuse the request). No prompt: a run has
-    nobody to answer it.
-    """
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    ``ref`` is cloned from, and to no other; never on a command line, never stored (see
+    ``verifix.sandbox.git.remote_env``). Without a token the API is not even asked."""
     if not github.token:
-        return env
-    url = urllib.parse.urlsplit(github.repository(ref).get("clone_url") or "")
-    if url.scheme not in ("http", "https"):
-        return env
-    key = f"http.{url.scheme}://{url.netloc.rsplit('@', 1)[-1]}/.extraheader"
-    secret = base64.b64encode(f"x-access-token:{github.token}".encode()).decode()
-    count = int(env.get("GIT_CONFIG_COUNT", "0") or "0")
-    env.update(
-        {
-            "GIT_CONFIG_COUNT": str(count + 2),
-            f"GIT_CONFIG_KEY_{count}": key,
-            f"GIT_CONFIG_VALUE_{count}": "",
-            f"GIT_CONFIG_KEY_{count + 1}": key,
-            f"GIT_CONFIG_VALUE_{count + 1}": f"Authorization: Basic {secret}",
-        }
-    )
-    return env
+        return git.remote_env("", None)
+    return git.remote_env(github.repository(ref).get("clone_url") or "", github.token)
 
 
 def remote_branches(repo: Path, prefix: str, github: GitHub, ref: IssueRef) -> set[str]:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "ls-remote", "--heads", "origin", f"{prefix}*"],
-        capture_output=True,
-        text=True,
-        env=git_env(github, ref),
-    )
-    return {
-        line.split("refs/heads/", 1)[1]
-        for line in proc.stdout.splitlines()
-        if "refs/heads/" in line
-    }
+    return git.remote_heads(repo, f"{prefix}*", git_env(github, ref))
 
 
 def push(repo: Path, branch: str, github: GitHub, ref: IssueRef) -> None:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "push", "-q", "origin", f"{branch}:{branch}"],
-        capture_output=True,
-        text=True,
-        env=git_env(github, ref),
-    )
-    if proc.returncode != 0:
-        last = proc.stderr.strip().splitlines()[-1:] or ["?"]
-        raise GitHubError(f"could not push {branch}: {last[0]}")
+    try:
+        git.push_branch(repo, branch, git_env(github, ref))
+    except GitError as exc:
+        raise GitHubError(f"could not push {branch}: {exc.detail}") from None
 
 
 def pr_body(issue: Issue, explanation: str, verdict: Verdict) -> str:

@@ -8,12 +8,12 @@ Records live in the repo at ``.verifix/runs/<timestamp>.json``, kept out of git 
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from verifix.sandbox import git
 from verifix.sandbox.errors import UsageError
 
 from .issue import Issue
@@ -88,20 +88,7 @@ def _attempt(attempt: Attempt) -> dict[str, Any]:
 
 def exclude_verifix_dir(repo: Path) -> None:
     """Keep .verifix/ out of git through .git/info/exclude, once."""
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--git-path", "info/exclude"],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        return
-    exclude = Path(proc.stdout.strip())
-    exclude = exclude if exclude.is_absolute() else repo / exclude
-    lines = exclude.read_text().splitlines() if exclude.is_file() else []
-    if "/.verifix/" not in lines:
-        exclude.parent.mkdir(parents=True, exist_ok=True)
-        with exclude.open("a") as out:
-            out.write(("\n" if lines and lines[-1] else "") + "/.verifix/\n")
+    git.add_exclude(repo, "/.verifix/")
 
 
 def write(repo: Path, record: dict[str, Any]) -> Path:

@@ -52,9 +52,11 @@ def test_build_then_cached_then_prune(make_repo, docker_client):
     assert first.code == 0, first.err
     assert "built in" in first.out
     assert f"setup: echo {marker}" in first.err
+    assert second.code == 0, second.err
     assert "(cached," in second.out
-    assert "setup:" not in second.err
+    assert f"setup: echo {marker}" not in second.err  # the line the first build printed
     tag = first.out.split()[0]
+    assert second.out.split()[0] == tag
     assert docker_client.images.get(tag).labels["verifix.kind"] == "env"
 
     stray = docker_client.containers.run(

@@ -51,14 +51,14 @@ def test_passing_tests_let_the_push_through_and_the_earlier_hook_still_runs(make
     pushed = push(repo, {"VERIFIX_MODEL": ""})
 
     assert installed.code == 0 and "the earlier pre-push hook still runs first" in installed.err
-    assert "already the pre-push hook" in again.err
+    assert again.code == 0 and "already the pre-push hook" in again.err
     assert pushed.returncode == 0, pushed.stderr
     assert "verifix: 3 tests pass on" in pushed.stderr
     assert "refs/heads/" in (tmp_path / "earlier-saw-stdin").read_text()  # it got git's input
     status = verifix("hook", "status", cwd=repo)
-    assert "pre-push: verifix (chained after the earlier hook)" in status.err
+    assert status.code == 0 and "pre-push: verifix (chained after the earlier hook)" in status.err
 
-    verifix("hook", "uninstall", cwd=repo)
+    assert verifix("hook", "uninstall", cwd=repo).code == 0
     assert earlier.read_text().startswith("#!/bin/sh\ncat > ")  # restored as it was
     assert not (repo / ".git" / "hooks" / "pre-push.verifix-chained").exists()
 
@@ -73,7 +73,7 @@ def test_failing_tests_block_the_push_with_a_verified_fix_beside_the_work(make_r
     (repo / "calc.py").write_text(BUGGY_MODULE + "# another local edit\n")
     stash = git(repo, "stash", "list")
     head = git(repo, "rev-parse", "HEAD").strip()
-    verifix("hook", "install", cwd=repo)
+    assert verifix("hook", "install", cwd=repo).code == 0
     with ScriptedModel([RIGHT]) as model:
         (repo / ".verifix.toml").write_text("[model]\nprice_in = 1\nprice_out = 2\n")
         pushed = push(repo, {"VERIFIX_MODEL": "openai/scripted", "VERIFIX_API_BASE": model.url})
@@ -102,7 +102,7 @@ def test_failing_tests_block_the_push_with_a_verified_fix_beside_the_work(make_r
 def test_without_a_model_the_hook_reports_and_blocks_without_a_call(make_repo, tmp_path):
     repo = make_repo()
     with_remote(repo, tmp_path)
-    verifix("hook", "install", cwd=repo)
+    assert verifix("hook", "install", cwd=repo).code == 0
 
     blocked = push(repo, {"VERIFIX_MODEL": ""})
     skipped = push(repo, {"VERIFIX_HOOK": "0"})
@@ -116,7 +116,7 @@ def test_without_a_model_the_hook_reports_and_blocks_without_a_call(make_repo, t
 @pytest.mark.docker
 def test_pre_commit_tests_the_staged_tree(make_repo):
     repo = make_repo()
-    verifix("hook", "install", "--pre-commit", cwd=repo)
+    assert verifix("hook", "install", "--pre-commit", cwd=repo).code == 0
     (repo / "calc.py").write_text(FIXED)
     git(repo, "add", "calc.py")
     (repo / "calc.py").write_text(BUGGY_MODULE)  # the working tree is worse than the index

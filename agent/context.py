@@ -2,8 +2,8 @@
 outline (classes, functions, signatures) of the ones around them, within a budget.
 
 Files matter when the issue names them (by path, file name or module) or when a failing
-test's traceback passes through them. Localization is a plug point: ``rank_files`` is
-the one function a stronger ranker replaces.
+test's traceback passes through them. Localization is a plug point: ``build`` takes any
+``Localizer`` (``protocols``); ``Mentions`` is the one that ranks by those mentions.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 from verifix.sandbox.testrun import TestReport
+
+from .protocols import Localizer
 
 #: Rough characters per token for code, to turn a token budget into text.
 CHARS_PER_TOKEN = 3.5
@@ -79,6 +81,13 @@ def rank_files(files: list[str], issue_text: str, failures: list[str]) -> list[s
     return [p for p, score in scores.most_common() if score > 0]
 
 
+class Mentions:
+    """The default localizer: files the issue or a failing traceback mentions."""
+
+    def rank(self, root: Path, files: list[str], issue_text: str, failures: list[str]) -> list[str]:
+        return rank_files(files, issue_text, failures)
+
+
 def outline(text: str) -> str:
     """Classes and functions with their signatures, from tree-sitter's parse."""
     import tree_sitter_python
@@ -107,12 +116,19 @@ def outline(text: str) -> str:
     return "\n".join(lines)
 
 
-def build(root: Path, issue_text: str, baseline: TestReport, budget_tokens: int) -> str:
-    """The repo context for the first prompt, no longer than ``budget_tokens``."""
+def build(
+    root: Path,
+    issue_text: str,
+    baseline: TestReport,
+    budget_tokens: int,
+    localizer: Localizer | None = None,
+) -> str:
+    """The repo context for the first prompt, no longer than ``budget_tokens``: the
+    layout, the files ``localizer`` ranks first in full, outlines of their neighbours."""
     budget = int(budget_tokens * CHARS_PER_TOKEN)
     files = source_files(root)
     failures = [r.message for r in baseline.results.values() if r.failed]
-    ranked = rank_files(files, issue_text, failures)
+    ranked = (localizer or Mentions()).rank(root, files, issue_text, failures)
     parts: list[str] = []
 
     layout = files[:_LAYOUT_MAX_FILES]

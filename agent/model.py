@@ -86,6 +86,7 @@ class Model:
     #: ``time.monotonic()`` past which no retry waits (the run's --timeout).
     deadline: float | None = None
     _prices: tuple[float, float] | None = field(default=None, init=False)
+    _checked: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._prices = self._lookup_prices()
@@ -95,8 +96,15 @@ class Model:
                 "kept: pass --price-in and --price-out (USD per million tokens) or "
                 "--accept-unknown-cost"
             )
-        self._check_key()
-        self._check_reachable()
+
+    def preflight(self) -> None:
+        """Check, before any container starts, that a request could go out: the provider's
+        key is set, a local server's port answers. Explicit, so that building a ``Model``
+        (in a test, a batch) neither probes the network nor touches the environment."""
+        if not self._checked:
+            self._check_key()
+            self._check_reachable()
+            self._checked = True
 
     def _check_reachable(self) -> None:
         """A closed port at --api-base is found in milliseconds, before containers start."""
@@ -124,13 +132,13 @@ class Model:
         if self.config.api_base:
             return  # local and self-hosted servers often need none
         litellm = _litellm()
-        for name in [k for k, v in os.environ.items() if not v and k.endswith("_KEY")]:
-            del os.environ[name]  # an empty key is no key; litellm would count it as set
         try:
             env = litellm.validate_environment(self.config.model)
         except Exception:
             return
-        missing = env.get("missing_keys") or []
+        # litellm counts a variable that is set but empty as a key; it is none.
+        empty = [k for k in _expected_keys(litellm, self.config.model) if os.environ.get(k) == ""]
+        missing = list(dict.fromkeys([*(env.get("missing_keys") or []), *empty]))
         if missing:
             raise UsageError(
                 f"model {self.config.model} needs {', '.join(missing)}: set it in the "
@@ -232,6 +240,17 @@ class Model:
             kwargs["api_base"] = self.config.api_base
             kwargs["api_key"] = os.environ.get("VERIFIX_API_KEY") or "none"
         return _litellm().completion(**kwargs)
+
+
+def _expected_keys(litellm: Any, model: str) -> list[str]:
+    """The environment variables holding ``model``'s key: what litellm would ask for with
+    none of them set (read from its answer, so no variable is changed to find out)."""
+    provider = model.split("/", 1)[0] if "/" in model else ""
+    try:
+        provider = provider or litellm.get_llm_provider(model)[1]
+    except Exception:
+        return []
+    return [f"{provider.upper()}_API_KEY"] if provider else []
 
 
 def _delay(exc: Exception, attempt: int) -> float:

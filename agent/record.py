@@ -11,62 +11,57 @@ import json
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verifix.sandbox import git
 from verifix.sandbox.errors import UsageError
 
-from .issue import Issue
-from .loop import Attempt, Outcome
-from .model import Model
+from .engine import Attempt, Outcome
 from .redact import redact_data
-from .repro import Reproduction
+
+if TYPE_CHECKING:
+    from .runner import Run
 
 SCHEMA = "verifix.run/1"
 RUNS_DIR = Path(".verifix") / "runs"
 
 
-def build(
-    issue: Issue,
-    outcome: Outcome,
-    model: Model,
-    *,
-    started: datetime,
-    environment: dict[str, Any],
-    baseline_counts: dict[str, int],
-    reproduction: Reproduction | None = None,
-) -> dict[str, Any]:
-    attempts = [_attempt(a) for a in outcome.attempts]
-    winner = outcome.verified
+def build(run: Run) -> dict[str, Any]:
+    """The record of ``run``: the issue, the model, the environment, every attempt of both
+    tasks with its verdict and cost, every message, and the patch ``fix`` handed over."""
+    model = run.model
+    winner = run.winner
+    fix = run.fix or Outcome()
     record: dict[str, Any] = {
         "schema": SCHEMA,
-        "started": started.isoformat(timespec="seconds"),
+        "started": run.started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "issue": asdict(issue),
-        "model": {"name": model.config.model, "api_base": model.config.api_base},
-        "limits": {"max_cost": model.budget.max_cost},
-        "environment": environment,
-        "baseline": baseline_counts,
-        "outcome": {
-            "stopped": outcome.stopped,
-            "verified_attempt": winner.number if winner else None,
-            "patch": winner.patch if winner else None,
-            "cost": model.budget.spent,
-            "calls": model.budget.calls,
-            "prompt_tokens": model.budget.prompt_tokens,
-            "completion_tokens": model.budget.completion_tokens,
-            "usage_clamped": model.budget.clamped,
+        "issue": asdict(run.issue) if run.issue else None,
+        "model": {
+            "name": getattr(getattr(model, "config", None), "model", None),
+            "api_base": getattr(getattr(model, "config", None), "api_base", None),
         },
-        "attempts": attempts,
-        "messages": outcome.messages,
+        "limits": {"max_cost": model.budget.max_cost if model else None},
+        "environment": run.environment,
+        "baseline": run.baseline,
+        "outcome": {
+            "stopped": run.stopped,
+            "verified_attempt": winner.number if winner else None,
+            "patch": run.patch,
+            **run.spend(),
+        },
+        "attempts": [_attempt(a) for a in fix.attempts],
+        "messages": fix.messages,
     }
-    if reproduction is not None:
+    repro = run.reproduction
+    if repro is not None:
+        kept = repro.accepted
         record["reproduction"] = {
-            "stopped": reproduction.stopped,
-            "patch": reproduction.patch,
-            "test_ids": reproduction.test_ids,
-            "attempts": [_attempt(a) for a in reproduction.attempts],
-            "messages": reproduction.messages,
+            "stopped": repro.stopped,
+            "patch": kept.patch if kept else None,
+            "test_ids": kept.tests if kept else [],
+            "attempts": [_attempt(a) for a in repro.attempts],
+            "messages": repro.messages,
         }
     return record
 
@@ -74,6 +69,8 @@ def build(
 def _attempt(attempt: Attempt) -> dict[str, Any]:
     return {
         "number": attempt.number,
+        "id": attempt.id,
+        "parent": attempt.parent,
         "reply": attempt.reply,
         "patch": attempt.patch,
         "error": attempt.error,

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from verifix.sandbox.config import EnvSpec, read_config_file, read_repo_config, resolve
-from verifix.sandbox.detect import detect
+from verifix.sandbox.config import EnvSpec
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.snapshot import Snapshot
 
@@ -102,43 +101,6 @@ def targets(test: list[str] | None, alias: list[str] | None) -> list[str] | None
     return named or None
 
 
-def cli_overrides(
-    image: str | None,
-    python: str | None,
-    setup: list[str] | None,
-    test_cmd: str | None,
-    env: list[str] | None,
-    test_timeout: int | None,
-    setup_timeout: int | None,
-) -> dict[str, Any]:
-    """Only what the user actually passed, so unset flags never mask the config file."""
-    values: dict[str, Any] = {
-        "image": image,
-        "python": python,
-        "setup": setup or None,
-        "test_command": test_cmd,
-        "test_timeout": test_timeout,
-        "setup_timeout": setup_timeout,
-    }
-    if env:
-        pairs = {}
-        for item in env:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise UsageError(f"--env {item!r} is not KEY=VALUE")
-            pairs[key] = value
-        values["env"] = pairs
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def build_spec(snapshot: Snapshot, config: Path | None, overrides: dict[str, Any]) -> EnvSpec:
-    """Detection on the snapshot, then the repo's config, then --config, then flags."""
-    layers = read_repo_config(snapshot.root)
-    if config is not None:
-        layers.append(read_config_file(config))
-    return resolve(detect(snapshot.root, snapshot.commit_date), layers, overrides)
-
-
 @dataclass(frozen=True)
 class EnvOptions:
     """The environment options one command run was given (None: not given)."""
@@ -155,20 +117,30 @@ class EnvOptions:
     rebuild: bool = False
 
     def overrides(self) -> dict[str, Any]:
-        """Only what the user actually passed (see :func:`cli_overrides`)."""
-        return cli_overrides(
-            self.image,
-            self.python,
-            self.setup,
-            self.test_cmd,
-            self.env,
-            self.test_timeout,
-            self.setup_timeout,
-        )
+        """Only what the user actually passed, so unset flags never mask the config file."""
+        values: dict[str, Any] = {
+            "image": self.image,
+            "python": self.python,
+            "setup": self.setup or None,
+            "test_command": self.test_cmd,
+            "test_timeout": self.test_timeout,
+            "setup_timeout": self.setup_timeout,
+        }
+        if self.env:
+            pairs = {}
+            for item in self.env:
+                key, sep, value = item.partition("=")
+                if not sep or not key:
+                    raise UsageError(f"--env {item!r} is not KEY=VALUE")
+                pairs[key] = value
+            values["env"] = pairs
+        return {k: v for k, v in values.items() if v is not None}
 
     def spec(self, snapshot: Snapshot) -> EnvSpec:
         """The snapshot's environment: detection, the repo's config, --config, the flags."""
-        return build_spec(snapshot, self.config, self.overrides())
+        from verifix.sandbox import environment  # docker-py: only when a command runs
+
+        return environment.spec_for(snapshot, self.config, self.overrides())
 
 
 #: The default of a command's EnvOptions parameter (the decorator fills in the real one).

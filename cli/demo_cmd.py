@@ -4,28 +4,28 @@ bundled scripted model, so it needs no API key and no setup."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from verifix.agent import issue as issues
-from verifix.agent.loop import Limits
+from verifix.agent import runner
+from verifix.agent.engine import Limits
 from verifix.agent.model import Budget, Model, ModelConfig
-from verifix.sandbox import images
+from verifix.sandbox import git, images
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import SandboxError
-from verifix.sandbox.verify import Checks
 
+from . import run_report
 from .example import ISSUE, REPO_DIR
 from .example.replies import REPLIES
-from .fix_cmd import _report, run_fix
 from .output import ProgressLog, stderr
 
 
-def _ensure_base_image(progress: ProgressLog) -> None:
+def _ensure_base_image(progress: Callable[[str], None]) -> None:
     """Bootstrap a base image when the engine has none and no registry answers."""
     client = connect()
     try:
@@ -54,24 +54,23 @@ def demo(
     from .example.scripted_model import ScriptedModel  # an HTTP server: only for the demo
 
     progress = ProgressLog(quiet)
-    _ensure_base_image(progress)
+    _ensure_base_image(progress.steps("environment"))
     the_issue = issues.from_file(ISSUE)
     stderr.print(f"[bold]The issue[/bold]: {escape(the_issue.title)}")
     with tempfile.TemporaryDirectory(prefix="verifix-demo-") as tmp:
         repo = Path(tmp) / "shop"
         shutil.copytree(REPO_DIR, repo, ignore=shutil.ignore_patterns("__pycache__"))
-        git = ["git", "-C", str(repo), "-c", "user.name=verifix", "-c", "user.email=demo@verifix"]
-        subprocess.run([*git, "init", "-q"], check=True)
-        subprocess.run([*git, "add", "-A"], check=True)
-        subprocess.run([*git, "commit", "-qm", "shop with a discount bug"], check=True)
+        git.init_commit(repo, "shop with a discount bug")
         with ScriptedModel(list(REPLIES)) as server:
             config = ModelConfig(
                 "openai/verifix-demo", api_base=server.url, price_in=0, price_out=0
             )
             llm = Model(config, Budget(max_cost=1.0))
-            result = run_fix(repo, the_issue, llm, Limits(3, 600), Checks(), None, progress)
+            request = runner.Request(repo, the_issue, lambda: llm, Limits(3, 600))
+            result = runner.run(request, progress.event)
+        assert result.record is not None  # a run that asked a model always keeps one
         kept = _keep_record(result.record)
-    code = _report(result, llm, None)
+    code = run_report.headline(result, None)
     stderr.print(f"Every prompt the model read: verifix show --prompts {kept}", soft_wrap=True)
     stderr.print(
         "\nOn your own repo: [bold]verifix fix --issue-file ISSUE.md --model MODEL[/bold] "

@@ -80,7 +80,9 @@ def build(
     progress = ProgressLog(quiet)
     with snapshot.of_worktree(repo) as snap:
         spec = envopts.spec(snap)
-        result = environment.prepare(connect(), snap, spec, progress, rebuild=rebuild)
+        result = environment.prepare(
+            connect(), snap, spec, progress.steps("environment"), rebuild=rebuild
+        )
     how = "cached" if result.cached else f"built in {result.build_s:.0f}s"
     stdout.print(f"{result.image} ({how}, base {result.base.ref})")
     for note in result.notes:
@@ -136,11 +138,13 @@ def check(
         from .fix_cmd import resolve_model
 
         chosen = resolve_model(None, Flags(model, api_base, price_in, price_out, max_cost=max_cost))
-        advisor = ModelAdvisor(Model(chosen.config, Budget(chosen.max_cost)), progress)
+        llm = Model(chosen.config, Budget(chosen.max_cost))
+        llm.preflight()  # a missing key or a closed port: before any container starts
+        advisor = ModelAdvisor(llm, progress)
     snap = snapshot.of_commit(repo, rev) if rev else snapshot.of_worktree(repo)
     with snap:
         spec = envopts.spec(snap)
-        result = envcheck.check(connect(), snap, spec, progress, advisor)
+        result = envcheck.check(connect(), snap, spec, progress.steps("environment"), advisor)
     if as_json:
         stdout.print_json(json.dumps(result.to_json()))
         return 0 if result.ok else 1

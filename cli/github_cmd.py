@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import re
 from typing import Annotated
 
 import typer
 from verifix.agent import github
-from verifix.sandbox.verdict import Status
 
 from . import exit_codes
 from .output import stderr, stdout
@@ -38,32 +35,3 @@ def can_trigger(
         f"{user} has {role} access to {repo}: verifix runs only for people with write access"
     )
     return exit_codes.NOT_VERIFIED
-
-
-class ProgressComment:
-    """One issue comment updated in place: started -> each attempt -> result."""
-
-    _ATTEMPT = re.compile(r"^attempt \d+: (" + "|".join(s.label for s in Status) + "|unusable)")
-
-    def __init__(self, hub: github.GitHub, ref: github.IssueRef, inner) -> None:
-        self.hub, self.ref, self.inner = hub, ref, inner
-        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-        run = os.environ.get("GITHUB_RUN_ID")
-        repository = os.environ.get("GITHUB_REPOSITORY")
-        self.link = f"{server}/{repository}/actions/runs/{run}" if run and repository else ""
-        self.lines: list[str] = []
-        self.id, _ = hub.comment_with_id(ref, self._body("started"))
-
-    def _body(self, state: str) -> str:
-        run = f" ([run]({self.link}))" if self.link else ""
-        attempts = "\n".join(f"- {line}" for line in self.lines)
-        return f"**verifix**: {state}{run}\n\n{attempts}".strip() + "\n"
-
-    def __call__(self, message: str) -> None:
-        self.inner(message)
-        if self._ATTEMPT.match(message):
-            self.lines.append(message)
-            self.hub.update_comment(self.ref, self.id, self._body("working"))
-
-    def finish(self, result: str) -> None:
-        self.hub.update_comment(self.ref, self.id, self._body(result))

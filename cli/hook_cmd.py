@@ -9,19 +9,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from verifix.agent import deliver, hooks, record
+from verifix.agent import deliver, hooks, record, runner
 from verifix.agent import settings as model_settings
-from verifix.agent.issue import Issue
-from verifix.agent.loop import Limits, repair
+from verifix.agent.engine import Limits
 from verifix.agent.model import Budget, Model
-from verifix.sandbox import environment, snapshot
-from verifix.sandbox.engine import connect
+from verifix.sandbox import snapshot
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.snapshot import Snapshot, repo_root
-from verifix.sandbox.verify import Checks, VerifySession
+from verifix.sandbox.verify import Checks
 
 from . import exit_codes
-from .common import build_spec
 from .fix_cmd import resolve_model
 from .output import ProgressLog, stderr
 from .render import plural
@@ -106,55 +103,56 @@ def run(
         if sha is None:
             return 0
         snap, label = snapshot.of_commit(repo, sha), sha[:12]
-    progress = ProgressLog(quiet)
-    with snap:
-        return _check(repo, snap, label, settings, progress)
+    return _check(repo, snap, label, settings, ProgressLog(quiet))
 
 
 def _check(repo: Path, snap: Snapshot, label: str, settings: dict, progress: ProgressLog) -> int:
-    client = connect()
-    spec = build_spec(snap, None, {})
-    env = environment.prepare(client, snap, spec, progress)
-    with VerifySession(
-        client, env, snap, Checks(selection=list(settings["tests"])), progress
-    ) as session:
-        baseline = session.run_baseline()
-        if baseline.error:
-            stderr.print(f"verifix: the tests could not run on {label}: {baseline.error}")
-            stderr.print(_BYPASS)
-            return exit_codes.NOT_VERIFIED
-        failing = sorted(r.id for r in baseline.results.values() if r.failed)
-        if not failing:
-            passed = baseline.counts.get("passed", 0)
-            stderr.print(
-                f"verifix: {plural(passed, 'test')} pass{'es' if passed == 1 else ''} on {label}"
-            )
-            return exit_codes.VERIFIED
-        stderr.print(
-            f"verifix: {plural(len(failing), 'test')} fail{'s' if len(failing) == 1 else ''} "
-            f"on {label}:"
-        )
-        for test_id in failing[:20]:
-            stderr.print(f"  {test_id}")
-        named = model_settings.model_named(model_settings.repo_model_table(repo))
-        if not settings["fix"] or not named:
-            why = "fixes are off in [hook]" if not settings["fix"] else "no model is configured"
-            stderr.print(f"({why}; nothing was sent to a model)")
-            stderr.print(_BYPASS)
-            return exit_codes.NOT_VERIFIED
+    """The tests on ``snap``; when they fail and a model is configured, a verified fix
+    proposed beside the user's work (a patch file and a branch), never in it."""
+    named = model_settings.model_named(model_settings.repo_model_table(repo))
+    wanted = settings["fix"] and named
+
+    def make_model() -> Model:
         flags = model_settings.Flags(
             max_cost=float(settings["max_cost"]), max_attempts=int(settings["max_attempts"])
         )
         chosen = resolve_model(repo, flags)
-        llm = Model(chosen.config, Budget(chosen.max_cost))
-        messages = "\n".join(
-            f"- {r.id}: {r.message[-500:]}" for r in baseline.results.values() if r.failed
+        return Model(chosen.config, Budget(chosen.max_cost))
+
+    request = runner.Request(
+        repo,
+        None,  # the failing tests are the issue
+        make_model if wanted else None,
+        Limits(int(settings["max_attempts"]), 900),
+        Checks(selection=list(settings["tests"])),
+        snapshot=lambda _repo: snap,
+    )
+    result = runner.run(request, progress.event, label=label)
+    if result.baseline_error:
+        stderr.print(f"verifix: the tests could not run on {label}: {result.baseline_error}")
+        stderr.print(_BYPASS)
+        return exit_codes.NOT_VERIFIED
+    if result.ended == "green":
+        passed = result.baseline.get("passed", 0)
+        stderr.print(
+            f"verifix: {plural(passed, 'test')} pass{'es' if passed == 1 else ''} on {label}"
         )
-        issue = Issue(title=f"Tests fail on {label}", body=f"These tests fail:\n{messages}")
-        outcome = repair(issue, session, llm, Limits(chosen.max_attempts, 900), progress)
-    winner = outcome.verified
-    if winner is None or not winner.patch:
-        stderr.print(f"verifix: no verified fix within the limits ({outcome.stopped}).")
+        return exit_codes.VERIFIED
+    failing = result.failing
+    stderr.print(
+        f"verifix: {plural(len(failing), 'test')} fail{'s' if len(failing) == 1 else ''} "
+        f"on {label}:"
+    )
+    for test_id in failing[:20]:
+        stderr.print(f"  {test_id}")
+    if result.ended == "no model":
+        why = "fixes are off in [hook]" if not settings["fix"] else "no model is configured"
+        stderr.print(f"({why}; nothing was sent to a model)")
+        stderr.print(_BYPASS)
+        return exit_codes.NOT_VERIFIED
+    winner, issue = result.winner, result.issue
+    if winner is None or not winner.patch or issue is None:
+        stderr.print(f"verifix: no verified fix within the limits ({result.stopped}).")
         stderr.print(_BYPASS)
         return exit_codes.NOT_VERIFIED
     short = label[:8] if label != "staged changes" else "staged"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 
@@ -11,6 +10,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
+from verifix.agent.events import Event, Spend, Step
+
+from . import progress
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,21 +30,6 @@ def plain() -> bool:
     return not (isatty is not None and isatty()) or bool(os.environ.get("CI"))
 
 
-#: The phase a step belongs to, from how its message reads; the live status names it. A
-#: message that matches none (a result, a note) belongs to the phase before it.
-_PHASES = (
-    (
-        "environment",
-        re.compile(
-            r"(setup|building the environment|environment|packages as of|pulling|debootstrap"
-            r"|bootstrapping|creating the virtualenv|importing the root filesystem|upgrading pip)\b"
-        ),
-    ),
-    ("model", re.compile(r".*\basking the model\b")),
-    ("tests", re.compile(r"running the tests|.*: (checking the patch|running the proposed test)")),
-)
-
-
 #: A braille spinner, one frame per 80 ms: it moves even while the step's seconds do not.
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -56,17 +43,19 @@ def live_terminal() -> bool:
 class ProgressLog:
     """Progress on stderr: a dim line per step with the elapsed time; silent with ``--quiet``.
 
-    Used as a context manager on a terminal, it also keeps one live status line below
-    those lines, redrawn in place a few times a second: the phase (environment, model,
-    tests), how long the current step has run, the money spent so far (``cost``) and the
-    step itself, so a setup command, a test run or a model call that takes minutes shows it
-    is alive. Off a terminal (a pipe, a file, a CI log) there is no status: only the whole
-    lines, with no carriage returns or escape sequences for a log to keep.
+    It subscribes to a run's events (``event``) and takes the sandbox's plain messages
+    (``log(message)``, or ``steps(phase)`` for a callback that names the phase). Used as a
+    context manager on a terminal, it also keeps one live status line below those lines,
+    redrawn in place a few times a second: the phase (environment, model, tests), how long
+    the current step has run, the money spent so far and the step itself, so a setup
+    command, a test run or a model call that takes minutes shows it is alive. Off a
+    terminal (a pipe, a file, a CI log) there is no status: only the whole lines, with no
+    carriage returns or escape sequences for a log to keep.
     """
 
-    def __init__(self, quiet: bool = False, cost: Callable[[], float] | None = None) -> None:
+    def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
-        self.cost = cost
+        self.spent: float | None = None
         self.started = time.monotonic()
         self.step = ""
         self.step_started = self.started
@@ -91,12 +80,24 @@ class ProgressLog:
             self._live.stop()
             self._live = None
 
-    def __call__(self, message: str) -> None:
-        if self.quiet:
+    def __call__(self, message: str, phase: str = "") -> None:
+        self.event(Step(message, phase))
+
+    def steps(self, phase: str) -> Callable[[str], None]:
+        """A sandbox ``progress`` callback whose messages belong to ``phase``."""
+        return lambda message: self.event(Step(message, phase))
+
+    def event(self, event: Event) -> None:
+        """Show one of a run's events: a line, and the status's phase and spend."""
+        if isinstance(event, Spend):
+            self.spent = event.spent
+            return
+        message = progress.line(event)
+        if self.quiet or message is None:
             return
         now = time.monotonic()
         self.step, self.step_started = message, now
-        self.phase = next((name for name, rx in _PHASES if rx.match(message)), self.phase)
+        self.phase = progress.phase(event) or self.phase
         if self._live is not None:
             self._live.refresh()  # the line goes above the new status, not the old one
         stderr.print(f"[dim]{now - self.started:6.1f}s[/dim]  {escape(message)}", highlight=False)
@@ -108,8 +109,8 @@ class ProgressLog:
         line.append(_FRAMES[int(now / 0.08) % len(_FRAMES)], style="cyan")
         line.append(f" {self.phase}", style="bold")
         line.append(f"  {now - self.step_started:.0f}s (total {now - self.started:.0f}s)")
-        if self.cost is not None:
-            line.append(f"  ${self.cost():.4f}", style="green")
+        if self.spent is not None:
+            line.append(f"  ${self.spent:.4f}", style="green")
         line.append(f"  {' '.join(self.step.split())}", style="dim")
         return line
 

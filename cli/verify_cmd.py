@@ -24,7 +24,6 @@ from .common import (
     RepoArg,
     TestOpt,
     TestsAliasOpt,
-    build_spec,
     env_options,
     targets,
 )
@@ -117,10 +116,10 @@ def verify(
 
 def run_verify(snap, checks, patch_text, config, overrides, progress, rebuild=False) -> Verdict:
     client = connect()
-    spec = build_spec(snap, config, overrides)
+    spec = environment.spec_for(snap, config, overrides)
     progress(f"snapshot: {snap.description}")
-    env = environment.prepare(client, snap, spec, progress, rebuild=rebuild)
+    env = environment.prepare(client, snap, spec, progress.steps("environment"), rebuild=rebuild)
     if env.cached:
         progress(f"environment {env.image} (cached)")
-    with VerifySession(client, env, snap, checks, progress) as session:
+    with VerifySession(client, env, snap, checks, progress.steps("tests")) as session:
         return session.check(patch_text)

@@ -17,12 +17,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import incontainer
-from .config import EnvSpec
+from .config import EnvSpec, read_config_file, read_repo_config, resolve
 from .container import Container, ExecResult, Limits
-from .detect import PYTHON_RELEASES, WHEELS_LAG, dependency_files
+from .detect import PYTHON_RELEASES, WHEELS_LAG, dependency_files, detect
 from .engine import LABEL_KEY, LONG_CALL_TIMEOUT_S, call_timeout, owner_labels
 from .envrepair import (
     MAX_REPAIRS,
@@ -78,6 +78,15 @@ class Environment:
         if self.spec.uses_setuptools_scm and scm_version:
             env.setdefault("SETUPTOOLS_SCM_PRETEND_VERSION", scm_version)
         return env
+
+
+def spec_for(snapshot: Snapshot, config: Path | None, overrides: dict[str, Any]) -> EnvSpec:
+    """The environment a snapshot gets: detection, then the repo's configuration, then a
+    ``--config`` file, then the flags the user passed (``overrides``), each over the last."""
+    layers = read_repo_config(snapshot.root)
+    if config is not None:
+        layers.append(read_config_file(config))
+    return resolve(detect(snapshot.root, snapshot.commit_date), layers, overrides)
 
 
 def limits(spec: EnvSpec) -> Limits:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .container import Container
@@ -89,6 +90,16 @@ class VerifySession:
                 f"left out: {shown}"
             )
         return notes
+
+    @property
+    def root(self) -> Path:
+        """The base tree's files on this machine."""
+        return self.snapshot.root
+
+    @property
+    def targets_named(self) -> list[str] | None:
+        """The target tests the user named; None: the tests failing at baseline."""
+        return self.checks.targets
 
     def run(self, patch: str | None, targets: list[str] | None = None) -> CheckRun:
         """Reset, apply ``patch`` and run the tests (and, with ``targets``, confirm them alone

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from verifix.agent import edits, paths
-from verifix.agent.loop import propose
+from verifix.agent.engine import Refused
+from verifix.agent.repair import propose
 
 WORKFLOW = """Adding CI so the fix is checked.
 
@@ -55,11 +56,10 @@ def test_the_user_may_allow_a_protected_path_by_glob():
 
 def test_a_model_edit_to_a_workflow_is_refused_and_the_model_hears_how(tmp_path: Path):
     (tmp_path / "calc.py").write_text("x = 1\n")
-    patch, error = propose(WORKFLOW, tmp_path)
-    assert patch is None
-    assert error and ".github/workflows/x.yml" in error and "--allow-path" in error
-    patch, error = propose(WORKFLOW, tmp_path, allowed=(".github/*",))
-    assert error is None and patch and "+++ b/.github/workflows/x.yml" in patch
+    with pytest.raises(Refused, match=r"\.github/workflows/x\.yml.*--allow-path"):
+        propose(WORKFLOW, tmp_path)
+    patch = propose(WORKFLOW, tmp_path, allowed=(".github/*",))
+    assert "+++ b/.github/workflows/x.yml" in patch
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from verifix.agent import edits
 from verifix.agent.issue import Issue
-from verifix.agent.loop import SYSTEM_PROMPT, first_prompt
-from verifix.agent.repro import REPRO_PROMPT
+from verifix.agent.repair import SYSTEM_PROMPT, first_prompt
+from verifix.agent.reproduce import REPRO_PROMPT
 from verifix.cli.example.scripted_model import literal
 from verifix.sandbox.container import ExecResult
 from verifix.sandbox.testrun import TestReport, TestResult

@@ -55,7 +55,7 @@ def test_help_imports_no_command_and_nothing_heavy(tmp_path):
 def test_a_command_loads_only_itself(tmp_path):
     modules = _imported(tmp_path, "github", "--help")
     assert "verifix.cli.github_cmd" in modules
-    assert "verifix.cli.verify_cmd" not in modules and "verifix.agent.loop" not in modules
+    assert "verifix.cli.verify_cmd" not in modules and "verifix.agent.engine" not in modules
 
 
 def _listing() -> dict[str, str]:

@@ -1,0 +1,341 @@
+"""The use case every front end shares: a request (issue, repo, model, limits, options) in,
+a ``Run`` (attempts, chosen patch, spend, why it stopped) out, reporting through events.
+
+``verifix fix``, ``demo``, the git hook and GitHub delivery all call ``run``; the CLI only
+parses arguments and renders. Steps: snapshot, environment, baseline; then the repair
+task on the failing tests, or, when nothing fails, a reproduction task first whose test
+becomes the repair's target; then the run record. A run that a provider error or Ctrl-C
+ends still writes its record (the money spent is accounted for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from verifix.sandbox import environment, snapshot
+from verifix.sandbox.engine import connect
+from verifix.sandbox.errors import UsageError, VerifixError
+from verifix.sandbox.snapshot import Snapshot
+from verifix.sandbox.testrun import TestReport
+from verifix.sandbox.verify import Checks, VerifySession
+
+from . import record
+from .engine import Attempt, Limits, Outcome, solve
+from .envadvice import ModelAdvisor
+from .events import Events, Step, steps
+from .issue import Issue
+from .protocols import ChatModel, Localizer
+from .repair import RepairTask
+from .reproduce import ReproductionTask
+
+FIX_SCHEMA = "verifix.fix/1"
+
+_REPRO_CONTEXT = "## The reproduction test (already added; do not edit it)\n```diff\n{patch}```"
+
+
+@dataclass
+class Request:
+    """What to fix, where, with which model and within which limits.
+
+    ``issue`` None means "the tests that fail are the issue" (the git hook). ``model`` is
+    called once, when the first failing test makes one needed, so a run whose tests pass
+    never loads a model; None means tests only, nothing is sent to a model.
+    """
+
+    repo: Path
+    issue: Issue | None
+    model: Callable[[], ChatModel] | None
+    limits: Limits
+    checks: Checks = field(default_factory=Checks)
+    #: A ``--config`` file and the environment flags, applied over detection.
+    config: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    rebuild: bool = False
+    #: On a green repo: write a failing test first (else accept a patch that breaks nothing).
+    reproduce_first: bool = True
+    #: Globs of refused paths the model may edit anyway (``--allow-path``).
+    allowed: tuple[str, ...] = ()
+    #: The tree to test: the working tree by default; the hook passes a commit or the index.
+    snapshot: Callable[[Path], AbstractContextManager[Snapshot]] = snapshot.of_worktree
+    localizer: Localizer | None = None
+    keep_record: bool = True
+
+
+@dataclass
+class Run:
+    """What a run did. The single source for the headline, ``--json``, the record and
+    ``verifix show``."""
+
+    issue: Issue | None
+    repo: Path
+    started: datetime
+    model: ChatModel | None = None
+    fix: Outcome | None = None
+    reproduction: Outcome | None = None
+    #: Failing test ids on the base tree, and the baseline's counts.
+    failing: list[str] = field(default_factory=list)
+    baseline: dict[str, int] = field(default_factory=dict)
+    #: Why the tests could not run on the base tree at all ("" when they ran).
+    baseline_error: str = ""
+    #: The image, Python, test command and snapshot the patch was judged in.
+    environment: dict[str, Any] = field(default_factory=dict)
+    #: Why the run ended when no task did: "green" (nothing fails, the hook), "no model",
+    #: "skipped" (``skip_reason`` says why), "interrupted", "error: ...".
+    ended: str = ""
+    skip_reason: str = ""
+    record: Path | None = None
+
+    @property
+    def winner(self) -> Attempt | None:
+        """The accepted fix attempt."""
+        return self.fix.accepted if self.fix else None
+
+    @property
+    def test_patch(self) -> str:
+        """The reproduction test verifix kept ("" for none)."""
+        kept = self.reproduction.accepted if self.reproduction else None
+        return (kept.patch or "") if kept else ""
+
+    @property
+    def patch(self) -> str | None:
+        """What to hand over: the reproduction test (if one was written) plus the fix."""
+        winner = self.winner
+        return self.test_patch + winner.patch if winner and winner.patch else None
+
+    @property
+    def stopped(self) -> str:
+        """Why the run ended, in the record's words."""
+        if self.ended:
+            return self.ended
+        if self.fix is not None:
+            return self.fix.stopped
+        if self.reproduction is not None:
+            return f"reproduction: {self.reproduction.stopped}"
+        return ""
+
+    def best(self) -> Attempt | None:
+        """The attempt to report: the winner, else the fix attempt that came closest."""
+        return self.fix.best() if self.fix else None
+
+    def status(self) -> tuple[str, str]:
+        """``VERIFIED``, ``NO_REGRESSIONS`` or ``NOT_FIXED``, and one sentence why."""
+        winner = self.winner
+        if self.ended == "skipped":
+            return "SKIPPED", self.skip_reason
+        if winner is None:
+            best = self.best()
+            why = _why(best)
+            return "NOT_FIXED", f"stopped at the {self.stopped}" + (
+                f"; best attempt #{best.number}: {why}" if best else ""
+            )
+        assert winner.verdict is not None
+        if not winner.verdict.targets:
+            why = "nothing broke, and nothing shows the issue is fixed (--no-repro)"
+            return "NO_REGRESSIONS", why
+        return "VERIFIED", winner.verdict.reason
+
+    def spend(self) -> dict[str, Any]:
+        """Money and tokens of every model call in the run (environment repair included)."""
+        budget = self.model.budget if self.model else None
+        return {
+            "cost": budget.spent if budget else 0.0,
+            "calls": budget.calls if budget else 0,
+            "prompt_tokens": budget.prompt_tokens if budget else 0,
+            "completion_tokens": budget.completion_tokens if budget else 0,
+            "usage_clamped": budget.clamped if budget else 0,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """``fix --json`` (schema ``verifix.fix/1``, documented in the README), less what
+        delivery adds (``applied``, ``branch``, ``pull_request``)."""
+        status, reason = self.status()
+        winner, chosen = self.winner, self.best()
+        spend = self.spend()
+        repro = self.reproduction
+        return {
+            "schema": FIX_SCHEMA,
+            "status": status,
+            "reason": reason,
+            "stopped": self.stopped,
+            "patch": self.patch,
+            "explanation": winner.explanation() if winner else None,
+            "verified_attempt": winner.number if winner else None,
+            "best_attempt": chosen.number if chosen else None,
+            "attempts": [
+                {
+                    "number": a.number,
+                    "id": a.id,
+                    "parent": a.parent,
+                    "status": a.verdict.status.value if a.verdict else None,
+                    "reason": a.verdict.reason if a.verdict else a.error,
+                    "accepted": a.accepted,
+                    "cost": a.cost,
+                    "prompt_tokens": a.prompt_tokens,
+                    "completion_tokens": a.completion_tokens,
+                    "seconds": round(a.seconds, 2),
+                }
+                for a in (self.fix.attempts if self.fix else [])
+            ],
+            "verdict": chosen.verdict.to_json() if chosen and chosen.verdict else None,
+            "reproduction": (
+                {
+                    "stopped": repro.stopped,
+                    "test_ids": repro.accepted.tests if repro.accepted else [],
+                    "attempts": len(repro.attempts),
+                }
+                if repro is not None
+                else None
+            ),
+            "cost": spend["cost"],
+            "calls": spend["calls"],
+            "tokens": {"prompt": spend["prompt_tokens"], "completion": spend["completion_tokens"]},
+            "environment": self.environment,
+            "baseline": self.baseline,
+            "record": str(self.record) if self.record else None,
+        }
+
+
+def _why(attempt: Attempt | None) -> str:
+    if attempt is None:
+        return ""
+    return attempt.error or (attempt.verdict.reason if attempt.verdict else "")
+
+
+def issue_from_failures(label: str, baseline: TestReport) -> Issue:
+    """The issue when the tests are the report (the hook): which fail, and how."""
+    messages = "\n".join(
+        f"- {r.id}: {r.message[-500:]}" for r in baseline.results.values() if r.failed
+    )
+    return Issue(title=f"Tests fail on {label}", body=f"These tests fail:\n{messages}")
+
+
+def run(request: Request, events: Events, *, label: str = "the base tree") -> Run:
+    """Carry out ``request``; see the module's docstring. Raises ``UsageError`` for a
+    request that cannot be carried out (a named target that already passes), and lets a
+    provider failure or Ctrl-C through after recording what was spent."""
+    result = Run(request.issue, request.repo, datetime.now(timezone.utc))
+    with request.snapshot(request.repo) as snap:
+        result.repo = snap.repo
+        try:
+            _work(request, snap, result, events, label)
+        except (VerifixError, KeyboardInterrupt) as exc:
+            if result.model is not None and result.model.budget.calls:
+                result.ended = (
+                    "interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}"
+                )
+                _keep(request, result, events)
+                best = result.best()
+                if best is not None:
+                    events(Step(f"best attempt: #{best.number}: {_why(best)}"))
+            raise
+        if result.fix is not None or result.reproduction is not None:
+            _keep(request, result, events)
+    return result
+
+
+def _keep(request: Request, result: Run, events: Events) -> None:
+    """Write the run record (with every secret in it redacted) and say where."""
+    if not request.keep_record:
+        return
+    result.record = record.write(result.repo, record.build(result))
+    spent = result.model.budget.spent if result.model else 0.0
+    events(Step(f"run record: {result.record} (${spent:.4f} spent)"))
+
+
+def _model(request: Request, result: Run) -> ChatModel | None:
+    """The request's model, made and checked (key set, server reachable) on first need."""
+    if result.model is None and request.model is not None:
+        result.model = request.model()
+        result.model.preflight()
+    return result.model
+
+
+def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: str) -> None:
+    client = connect()
+    spec = environment.spec_for(snap, request.config, request.overrides)
+    # A setup step that fails may be repaired by the model, on the run's budget.
+    model = _model(request, result) if request.issue is not None else None
+    advisor = ModelAdvisor(model, steps(events)) if model is not None else None
+    env = environment.prepare(
+        client,
+        snap,
+        spec,
+        steps(events, "environment"),
+        rebuild=request.rebuild,
+        advisor=advisor,
+    )
+    result.environment = {
+        "image": env.image,
+        "base_image": env.base.ref,
+        "python": env.base.python,
+        "cached": env.cached,
+        "snapshot": snap.description,
+    }
+    progress = steps(events, "tests")
+    with VerifySession(client, env, snap, request.checks, progress) as session:
+        baseline = session.run_baseline()
+        if baseline.error:
+            result.baseline_error = baseline.error
+            result.ended = "baseline error"
+            return
+        result.environment["test_command"] = baseline.command
+        result.baseline = dict(baseline.counts)
+        result.failing = sorted(r.id for r in baseline.results.values() if r.failed)
+        named = request.checks.targets or []
+        passing = [t for t in named if t in baseline.results and baseline.results[t].passed]
+        if passing:
+            raise UsageError(
+                f"--test {passing[0]} already passes on the base tree, so it cannot show a "
+                "fix: name a test that fails because of the issue"
+            )
+        if request.issue is None:
+            if not result.failing:
+                result.ended = "green"
+                return
+            result.issue = issue_from_failures(label, baseline)
+        model = _model(request, result)
+        if model is None:
+            result.ended = "no model"
+            return
+        issue = result.issue
+        assert issue is not None
+        tokens = model.context_budget()
+        green = not named and not result.failing
+        if not green or not request.reproduce_first:
+            if green:
+                events(Step("nothing fails and --no-repro: accepting a patch that breaks nothing"))
+            task = RepairTask(
+                issue,
+                session,
+                tokens,
+                require_targets=not green,
+                allowed=request.allowed,
+                localizer=request.localizer,
+            )
+            result.fix = Outcome(task.name)
+            solve(task, model, request.limits, events, result.fix)
+            return
+        events(Step("nothing fails on the base tree: reproducing the issue as a test"))
+        result.reproduction = Outcome("reproduction")
+        repro_task = ReproductionTask(issue, session, tokens, request.localizer)
+        solve(repro_task, model, request.limits, events, result.reproduction)
+    kept = result.reproduction.accepted if result.reproduction else None
+    if kept is None or not kept.patch:
+        return
+    checks = Checks(targets=kept.tests, base_patches=[kept.patch])
+    with VerifySession(client, env, snap, checks, progress) as session:
+        task = RepairTask(
+            issue,
+            session,
+            tokens,
+            extra_context=_REPRO_CONTEXT.format(patch=kept.patch),
+            allowed=request.allowed,
+            localizer=request.localizer,
+        )
+        result.fix = Outcome(task.name)
+        solve(task, model, request.limits, events, result.fix)

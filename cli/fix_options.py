@@ -1,0 +1,160 @@
+"""The options of ``verifix fix`` that no other command takes: the issue, the model, the
+limits, delivery and GitHub. Defined here once, as typer ``Annotated`` aliases, so the
+command's signature reads as a list of names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+MODEL_PANEL = "Model"
+LIMITS_PANEL = "Limits"
+GITHUB_PANEL = "GitHub"
+
+Target = Annotated[
+    str,
+    typer.Argument(help="The repo (default: .), or a GitHub issue: URL, OWNER/REPO#N or '#N'."),
+]
+IssueFile = Annotated[
+    Path | None, typer.Option("--issue-file", help="The issue as a markdown or text file.")
+]
+IssueText = Annotated[str | None, typer.Option("--issue-text", help="The issue as text.")]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON instead of the patch.")
+]
+ModelName = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="litellm model string (or VERIFIX_MODEL).",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+ApiBase = Annotated[
+    str | None,
+    typer.Option(
+        "--api-base",
+        help="OpenAI-compatible endpoint (Ollama, vLLM, ...).",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+PriceIn = Annotated[
+    float | None,
+    typer.Option(
+        "--price-in",
+        help="USD per million prompt tokens, if litellm lacks it.",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+PriceOut = Annotated[
+    float | None,
+    typer.Option("--price-out", help="USD per million reply tokens.", rich_help_panel=MODEL_PANEL),
+]
+AcceptUnknownCost = Annotated[
+    bool,
+    typer.Option(
+        "--accept-unknown-cost",
+        help="Run a model with no known price.",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+MaxCost = Annotated[
+    float | None,
+    typer.Option(
+        "--max-cost", help="Hard limit in USD [default: 1.00].", rich_help_panel=LIMITS_PANEL
+    ),
+]
+MaxAttempts = Annotated[
+    int | None,
+    typer.Option(
+        "--max-attempts", help="Patches to try [default: 5].", rich_help_panel=LIMITS_PANEL
+    ),
+]
+Timeout = Annotated[
+    int, typer.Option("--timeout", help="Wall-clock seconds.", rich_help_panel=LIMITS_PANEL)
+]
+Apply = Annotated[
+    bool, typer.Option("--apply", help="Apply the verified patch to the working tree.")
+]
+Commit = Annotated[
+    bool, typer.Option("--commit", help="Commit it on a new branch verifix/... (no checkout).")
+]
+AllowPath = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-path",
+        help="Let the model edit files matching this glob that are refused by default "
+        "(CI, hooks, build scripts, .verifix.toml); repeatable.",
+    ),
+]
+NoRepro = Annotated[
+    bool, typer.Option("--no-repro", help="On a green repo, accept a patch that breaks nothing.")
+]
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the patch here, not to stdout.")
+]
+GitHubApiUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--github-api-url",
+        help="GitHub Enterprise API (or GITHUB_API_URL).",
+        rich_help_panel=GITHUB_PANEL,
+    ),
+]
+AllComments = Annotated[
+    bool,
+    typer.Option(
+        "--all-comments",
+        help="Read comments by anyone, not only collaborators.",
+        rich_help_panel=GITHUB_PANEL,
+    ),
+]
+Branch = Annotated[
+    str | None,
+    typer.Option(
+        "--ref",
+        help="Branch to fix when verifix clones the issue's repo.",
+        rich_help_panel=GITHUB_PANEL,
+    ),
+]
+OpenPr = Annotated[
+    bool,
+    typer.Option(
+        "--pr",
+        help="Push the verified patch and open a pull request (draft).",
+        rich_help_panel=GITHUB_PANEL,
+    ),
+]
+Ready = Annotated[
+    bool,
+    typer.Option(
+        "--ready", help="Open the pull request ready for review.", rich_help_panel=GITHUB_PANEL
+    ),
+]
+ProgressCommentOpt = Annotated[
+    bool,
+    typer.Option(
+        "--progress-comment",
+        help="Keep one issue comment updated while working.",
+        rich_help_panel=GITHUB_PANEL,
+    ),
+]
+Outputs = Annotated[
+    Path | None,
+    typer.Option(
+        "--outputs",
+        help="Append verdict=, pr-url=, cost= lines (GITHUB_OUTPUT).",
+        rich_help_panel=GITHUB_PANEL,
+    ),
+]
+CommentOpt = Annotated[
+    bool,
+    typer.Option(
+        "--comment",
+        help="When nothing is verified, say so on the issue.",
+        rich_help_panel=GITHUB_PANEL,
+    ),
+]

@@ -1,0 +1,96 @@
+"""Fakes for the engine's seams (``agent.protocols``): a scripted chat model charged to a real
+``Budget``, and a verifier that judges patches in memory with the real verdict rules.
+
+They make the engine's tests run in milliseconds with no Docker engine and no model server;
+the end-to-end tests prove the real ``Model`` and ``VerifySession`` against the same seams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from verifix.agent.budget import Budget
+from verifix.sandbox.container import ExecResult
+from verifix.sandbox.testrun import CheckRun, TestReport, TestResult
+from verifix.sandbox.verdict import Verdict, judge
+
+
+@dataclass(frozen=True)
+class FakeReply:
+    text: str
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+    cost: float = 0.01
+
+
+@dataclass
+class ScriptedChat:
+    """Replies in order; each call reserves and settles ``cost`` on the real budget, so the
+    budget's refusal (``BudgetExhausted``) reaches the engine as it would from litellm."""
+
+    replies: list[str]
+    budget: Budget = field(default_factory=lambda: Budget(1.0))
+    cost: float = 0.01
+    seen: list[list[dict[str, str]]] = field(default_factory=list)
+
+    def preflight(self) -> None:
+        """Nothing to check: no network."""
+
+    def context_budget(self) -> int:
+        return 2000
+
+    def complete(self, messages: list[dict[str, str]]) -> FakeReply:
+        self.budget.reserve(self.cost)
+        self.seen.append([dict(m) for m in messages])
+        text = self.replies.pop(0) if self.replies else "I have nothing more."
+        self.budget.settle(self.cost, self.cost, 10, 5)
+        return FakeReply(text, cost=self.cost)
+
+
+#: A test: the patch under test ("" for the base tree) -> passed, failed, or None: not run.
+Check = Callable[[str], bool | None]
+
+
+class MemoryVerifier:
+    """A verifier whose tests are functions of the patch text, judged by the real
+    ``verdict.judge``: what the engine sees is exactly what a Docker run would give it."""
+
+    def __init__(self, root: Path, tests: dict[str, Check], targets: list[str] | None = None):
+        self._root = root
+        self.tests = tests
+        self._targets = targets
+        self.baseline: TestReport | None = None
+        self.checked: list[str] = []
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    @property
+    def targets_named(self) -> list[str] | None:
+        return self._targets
+
+    def _report(self, patch: str) -> TestReport:
+        results = {}
+        for test_id, check in self.tests.items():
+            passed = check(patch)
+            if passed is not None:
+                outcome = "passed" if passed else "failed"
+                message = "" if passed else f"E   AssertionError in {test_id}"
+                results[test_id] = TestResult(test_id, outcome, message)
+        return TestReport(results, ExecResult(0, "", False, 0.0), "pytest")
+
+    def run_baseline(self) -> TestReport:
+        self.baseline = self._report("")
+        return self.baseline
+
+    def run(self, patch: str | None) -> CheckRun:
+        return CheckRun(True, "", self._report(patch or ""))
+
+    def check(self, patch: str | None) -> Verdict:
+        self.checked.append(patch or "")
+        baseline = self.baseline or self.run_baseline()
+        patched = self._report(patch or "")
+        return judge(baseline, patched, targets=self._targets, must_pass=None, confirm=patched)

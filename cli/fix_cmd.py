@@ -117,7 +117,7 @@ def fix(
                 skipped = runner.Run(None, repo, started, ended="skipped", skip_reason=skip)
                 run_report.print_json({**skipped.summary(), **delivery.nothing_done()})
             return exit_codes.VERIFIED
-    log = ProgressLog(quiet)
+    log = ProgressLog(quiet, spent=0.0)
     board: delivery.ProgressComment | None = None
     events = log.event
     with log:  # the live status line is gone before the result is printed

@@ -53,9 +53,10 @@ class ProgressLog:
     carriage returns or escape sequences for a log to keep.
     """
 
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, spent: float | None = None) -> None:
         self.quiet = quiet
-        self.spent: float | None = None
+        #: The money spent so far, for a command that calls a model (None: one that doesn't).
+        self.spent = spent
         self.started = time.monotonic()
         self.step = ""
         self.step_started = self.started

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from verifix.agent import swebench as swebench_mod
 from verifix.sandbox import environment, snapshot
-from verifix.sandbox import swebench as swebench_mod
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.verdict import Verdict

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import BUGGY_MODULE, diff_for, git, verifix
+from verifix.agent import swebench
+from verifix.agent.issue import Issue
+from verifix.sandbox.errors import UsageError
 
 FIXED = BUGGY_MODULE.replace("a - b", "a + b")
 NEW_TEST = (
@@ -121,3 +125,84 @@ def test_ids_cut_at_a_space_match_the_tests_they_name(make_repo, tmp_path):
         "tests/test_param.py::test_sums[1 1]",
         "tests/test_param.py::test_sums[2 2]",
     ]
+
+
+#: SWE-bench Lite's dev split, where the workspace has it (the benchmarks read it).
+LITE_DEV = Path(__file__).resolve().parents[2] / "shared" / "swebench" / "lite-dev.jsonl"
+
+
+def _lite_row(**extra) -> dict:
+    """A row shaped like lite-dev.jsonl's: every field SWE-bench gives."""
+    return {
+        "repo": "sqlfluff/sqlfluff",
+        "instance_id": "sqlfluff__sqlfluff-1625",
+        "base_commit": "14e1a23a3166b9a645a16de96f694c77a5d4abb7",
+        "patch": "diff --git a/src/x.py b/src/x.py\n--- a/src/x.py\n+++ b/src/x.py\n",
+        "test_patch": "diff --git a/test/x_test.py b/test/x_test.py\n--- a/test/x_test.py\n"
+        "+++ b/test/x_test.py\n@@ -1 +1 @@\n-a\n+b\n",
+        "problem_statement": "TSQL - L031 incorrectly triggers on joins\n"
+        "## Expected Behaviour\r\nNo error<!-- hidden -->.\n\n",
+        "hints_text": "Actually, re-reading the docs I think this is intended.",
+        "created_at": "2021-10-13T11:35:29Z",
+        "version": "0.6",
+        "FAIL_TO_PASS": '["test/x_test.py::test_a"]',
+        "PASS_TO_PASS": '["test/x_test.py::test_b"]',
+        "environment_setup_commit": "67023b85c41d23d6c6d69812a41b207c4f8a9331",
+        **extra,
+    }
+
+
+def test_loading_keeps_the_problem_statement_and_builds_the_issue(tmp_path):
+    row = _lite_row()
+    jsonl = tmp_path / "lite.jsonl"
+    jsonl.write_text(json.dumps({"instance_id": "other__x-9"}) + "\n\n" + json.dumps(row) + "\n")
+
+    inst = swebench.load(jsonl, "sqlfluff__sqlfluff-1625")
+
+    assert inst.problem_statement == row["problem_statement"]
+    assert inst.hints_text == row["hints_text"]
+    assert inst.version == "0.6"
+    assert inst.environment_setup_commit == row["environment_setup_commit"]
+    issue = inst.issue()
+    assert isinstance(issue, Issue)
+    assert issue.title == "TSQL - L031 incorrectly triggers on joins"
+    assert issue.body == "## Expected Behaviour\r\nNo error<!-- hidden -->."
+    assert issue.url is None and issue.comments == ()
+    # As for every issue, the prompt gets the text without what a reader cannot see.
+    assert "hidden" not in issue.as_text()
+    assert issue.as_text().startswith("Title: TSQL - L031 incorrectly triggers on joins\n")
+    checks = inst.checks()
+    assert checks.targets == ["test/x_test.py::test_a"]
+    assert checks.must_pass == ["test/x_test.py::test_b"]
+    assert checks.selection == ["test/x_test.py"]
+    assert checks.base_patches == [row["test_patch"]]
+
+
+def test_the_optional_fields_may_be_missing_but_an_issue_needs_a_statement(tmp_path):
+    row = _lite_row(version=3.0)
+    for field in ("problem_statement", "hints_text", "environment_setup_commit"):
+        del row[field]
+    jsonl = tmp_path / "lite.jsonl"
+    jsonl.write_text(json.dumps(row) + "\n")
+
+    inst = swebench.load(jsonl, row["instance_id"])
+
+    assert inst.problem_statement == ""
+    assert inst.hints_text is None and inst.environment_setup_commit is None
+    assert inst.version == "3.0"  # SWE-bench's versions are strings; a float is one too
+    with pytest.raises(UsageError, match="sqlfluff__sqlfluff-1625 has no problem_statement"):
+        inst.issue()
+    one_line = swebench.Instance(**{**inst.__dict__, "problem_statement": "  add() subtracts \n"})
+    assert one_line.issue() == Issue(title="add() subtracts", body="")
+
+
+@pytest.mark.skipif(not LITE_DEV.is_file(), reason=f"{LITE_DEV} is not in this workspace")
+def test_every_instance_of_lite_dev_loads_with_its_issue():
+    ids = [json.loads(line)["instance_id"] for line in LITE_DEV.read_text().splitlines() if line]
+
+    for instance_id in ids:
+        inst = swebench.load(LITE_DEV, instance_id)
+        issue = inst.issue()
+        assert issue.title and inst.problem_statement.startswith(issue.title), instance_id
+        assert inst.version and inst.environment_setup_commit, instance_id
+        assert inst.checks().targets, instance_id

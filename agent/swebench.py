@@ -1,8 +1,9 @@
-"""SWE-bench task instances as ground truth for the check.
+"""SWE-bench task instances: ground truth for the check, and issues to fix.
 
 An instance names a base commit, a test patch, the tests that must go from failing to
 passing and those that must keep passing; running its gold patch through ``verify`` must
-give VERIFIED, and running no patch must not.
+give VERIFIED, and running no patch must not. Its problem statement (the GitHub issue's
+title, a line break, then its body) is what a model is asked to fix: ``Instance.issue()``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .verify import Checks
+from verifix.sandbox.errors import UsageError
+from verifix.sandbox.verify import Checks
+
+from .issue import Issue, clean
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,12 @@ class Instance:
     test_patch: str
     fail_to_pass: list[str]
     pass_to_pass: list[str]
+    #: The issue as SWE-bench gives it; "" when the row has none (a check needs none).
+    problem_statement: str = ""
+    #: Comments made on the issue before the fix (SWE-bench's optional hints).
+    hints_text: str | None = None
+    version: str | None = None
+    environment_setup_commit: str | None = None
 
     def test_files(self) -> list[str]:
         """The test files the test patch touches: SWE-bench runs exactly these."""
@@ -39,9 +48,27 @@ class Instance:
             base_patches=[self.test_patch] if self.test_patch.strip() else [],
         )
 
+    def issue(self) -> Issue:
+        """The problem statement as an issue: its first line the title, the rest the body.
+
+        The text is kept as written; as for every issue, what a reader cannot see is removed
+        when the prompt is made (``Issue.as_text``).
+        """
+        text = self.problem_statement.strip()
+        if not clean(text).strip():
+            raise UsageError(
+                f"instance {self.instance_id} has no problem_statement: there is no issue to fix"
+            )
+        title, _, body = text.partition("\n")
+        return Issue(title=title.strip(), body=body.strip())
+
 
 def _ids(value: object) -> list[str]:
     return json.loads(value) if isinstance(value, str) else list(value or [])
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def load(path: Path, instance_id: str) -> Instance:
@@ -69,6 +96,10 @@ def load(path: Path, instance_id: str) -> Instance:
                     test_patch=row["test_patch"],
                     fail_to_pass=_ids(row["FAIL_TO_PASS"]),
                     pass_to_pass=_ids(row["PASS_TO_PASS"]),
+                    problem_statement=row.get("problem_statement") or "",
+                    hints_text=_optional(row.get("hints_text")),
+                    version=_optional(row.get("version")),
+                    environment_setup_commit=_optional(row.get("environment_setup_commit")),
                 )
             except KeyError as exc:
                 raise UsageError(f"{path}:{number} lacks the field {exc}") from exc

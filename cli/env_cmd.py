@@ -12,9 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 from verifix.sandbox import envcheck, environment, images, snapshot
 from verifix.sandbox.config import SCHEMA
-from verifix.sandbox.engine import LABEL, LABEL_KIND, LABEL_OWNER_PID, LABEL_SESSION, connect
+from verifix.sandbox.engine import connect
 from verifix.sandbox.envrepair import load_recipe, recipe_path
 from verifix.sandbox.errors import SandboxError
+from verifix.sandbox.prune import prune as prune_images
 
 from . import render
 from .common import NO_ENV_OPTIONS, EnvOptions, RepoArg, env_options
@@ -177,16 +178,6 @@ def check(
     return 0 if result.ok else 1
 
 
-def _alive(pid: str | None) -> bool:
-    try:
-        os.kill(int(pid or ""), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @env_app.command("prune")
 def prune(
     all_images: Annotated[
@@ -201,32 +192,19 @@ def prune(
     Containers of runs still going on this machine are kept unless --force. With
     VERIFIX_SESSION set, only what that session made is touched.
     """
-    from docker.errors import APIError
-
-    client = connect()
-    scope = [LABEL]
-    if os.environ.get("VERIFIX_SESSION"):
-        scope.append(f"{LABEL_SESSION}={os.environ['VERIFIX_SESSION']}")
-    removed_containers = kept = 0
-    for container in client.containers.list(all=True, filters={"label": scope}):
-        if not force and _alive(container.labels.get(LABEL_OWNER_PID)):
-            kept += 1
-            continue
-        container.remove(force=True, v=True)
-        removed_containers += 1
-    removed_images = in_use = 0
-    for kind in ("env", "base") if all_images else ("env",):
-        for image in client.images.list(filters={"label": [*scope, f"{LABEL_KIND}={kind}"]}):
-            try:
-                client.images.remove(image.id, force=False)
-                removed_images += 1
-            except APIError:
-                in_use += 1
-    stdout.print(f"removed {removed_containers} containers and {removed_images} images")
-    if kept or in_use:
+    result = prune_images(
+        connect(),
+        all_images=all_images,
+        force=force,
+        session=os.environ.get("VERIFIX_SESSION"),
+    )
+    stdout.print(
+        f"removed {result.removed_containers} containers and {result.removed_images} images"
+    )
+    if result.kept_containers or result.images_in_use:
         stdout.print(
-            f"kept {kept} containers of running verifix processes and {in_use} images in use "
-            "(--force removes those containers)"
+            f"kept {result.kept_containers} containers of running verifix processes and "
+            f"{result.images_in_use} images in use (--force removes those containers)"
         )
     return 0
 

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from verifix.sandbox import environment, snapshot
 from verifix.sandbox.engine import connect
@@ -29,13 +29,23 @@ from .engine import Attempt, Limits, Outcome, solve
 from .envadvice import ModelAdvisor
 from .events import Events, Step, steps
 from .issue import Issue
-from .protocols import ChatModel, Localizer
+from .protocols import ChatModel, Localizer, Verifier
 from .repair import RepairTask
 from .reproduce import ReproductionTask
 
 FIX_SCHEMA = "verifix.fix/1"
 
 _REPRO_CONTEXT = "## The reproduction test (already added; do not edit it)\n```diff\n{patch}```"
+
+
+class Sandbox(Protocol):
+    """Where a run's patches are judged: an environment made once, then a ``Verifier``
+    session per set of checks (the baseline's, then the reproduction test's)."""
+
+    #: What the record says of the environment (image, Python, cached, snapshot).
+    facts: dict[str, Any]
+
+    def session(self, checks: Checks) -> AbstractContextManager[Verifier]: ...
 
 
 @dataclass
@@ -64,6 +74,11 @@ class Request:
     snapshot: Callable[[Path], AbstractContextManager[Snapshot]] = snapshot.of_worktree
     localizer: Localizer | None = None
     keep_record: bool = True
+    #: Where patches are judged: this machine's Docker engine unless a caller (a test, a
+    #: remote executor) brings its own.
+    sandbox: Callable[[Request, Snapshot, ChatModel | None, Events], Sandbox] = field(
+        default=lambda *args: DockerSandbox(*args)
+    )
 
 
 @dataclass
@@ -255,29 +270,45 @@ def _model(request: Request, result: Run) -> ChatModel | None:
     return result.model
 
 
+class DockerSandbox:
+    """The sandbox of a run on this machine's Docker engine: one environment image for the
+    snapshot, built (or reused) once, and a fresh test container per set of checks."""
+
+    def __init__(
+        self, request: Request, snap: Snapshot, model: ChatModel | None, events: Events
+    ) -> None:
+        self.client = connect()
+        self.snap = snap
+        self.progress = steps(events, "tests")
+        spec = environment.spec_for(snap, request.config, request.overrides)
+        # A setup step that fails may be repaired by the model, on the run's budget.
+        advisor = ModelAdvisor(model, steps(events)) if model is not None else None
+        self.env = environment.prepare(
+            self.client,
+            snap,
+            spec,
+            steps(events, "environment"),
+            rebuild=request.rebuild,
+            advisor=advisor,
+        )
+        self.facts = {
+            "image": self.env.image,
+            "base_image": self.env.base.ref,
+            "python": self.env.base.python,
+            "cached": self.env.cached,
+            "snapshot": snap.description,
+        }
+
+    def session(self, checks: Checks) -> AbstractContextManager[Verifier]:
+        return VerifySession(self.client, self.env, self.snap, checks, self.progress)
+
+
 def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: str) -> None:
-    client = connect()
-    spec = environment.spec_for(snap, request.config, request.overrides)
-    # A setup step that fails may be repaired by the model, on the run's budget.
+    # With an issue, the model is checked now, before an environment is built for it.
     model = _model(request, result) if request.issue is not None else None
-    advisor = ModelAdvisor(model, steps(events)) if model is not None else None
-    env = environment.prepare(
-        client,
-        snap,
-        spec,
-        steps(events, "environment"),
-        rebuild=request.rebuild,
-        advisor=advisor,
-    )
-    result.environment = {
-        "image": env.image,
-        "base_image": env.base.ref,
-        "python": env.base.python,
-        "cached": env.cached,
-        "snapshot": snap.description,
-    }
-    progress = steps(events, "tests")
-    with VerifySession(client, env, snap, request.checks, progress) as session:
+    sandbox = request.sandbox(request, snap, model, events)
+    result.environment = dict(sandbox.facts)
+    with sandbox.session(request.checks) as session:
         baseline = session.run_baseline()
         if baseline.error:
             result.baseline_error = baseline.error
@@ -327,8 +358,9 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
     kept = result.reproduction.accepted if result.reproduction else None
     if kept is None or not kept.patch:
         return
+    # The kept test is part of the base tree now, and its failing tests are the targets.
     checks = Checks(targets=kept.tests, base_patches=[kept.patch])
-    with VerifySession(client, env, snap, checks, progress) as session:
+    with sandbox.session(checks) as session:
         task = RepairTask(
             issue,
             session,

@@ -9,8 +9,7 @@ verdict rules, edit matching, budget, detection, configuration, prompts, issue p
 redaction, ...) run without one: ``pytest -m "not docker"``. A test is marked ``docker``
 
 - automatically, when it uses a Docker fixture (``docker_client``, ``base_image``), directly
-  or through another fixture; or when it requests ``make_repo`` in a module listed in
-  ``ENGINE_MODULES`` (modules whose own files this one does not mark);
+  or through another fixture;
 - explicitly, with ``pytestmark = pytest.mark.docker`` in a module of engine tests or
   ``@pytest.mark.docker`` on one test.
 
@@ -86,16 +85,10 @@ NO_ENGINE = "tcp://127.0.0.1:9"
 #: Fixtures that talk to the engine: a test using one (even through another fixture) is
 #: a ``docker`` test.
 DOCKER_FIXTURES = frozenset({"docker_client", "base_image"})
-#: Modules of engine tests that do not carry their own mark (other people own their files):
-#: a test there that requests ``make_repo`` runs verifix on that repository in the engine.
-ENGINE_MODULES = frozenset({"test_fix.py"})
 
 
 def _needs_engine(item: pytest.Item) -> bool:
-    fixtures = set(getattr(item, "fixturenames", ()))
-    if fixtures & DOCKER_FIXTURES:
-        return True
-    return item.path.name in ENGINE_MODULES and "make_repo" in fixtures
+    return bool(set(getattr(item, "fixturenames", ())) & DOCKER_FIXTURES)
 
 
 def pytest_collection_modifyitems(config, items):

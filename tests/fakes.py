@@ -7,7 +7,8 @@ the end-to-end tests prove the real ``Model`` and ``VerifySession`` against the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from verifix.agent.budget import Budget
 from verifix.sandbox.container import ExecResult
 from verifix.sandbox.testrun import CheckRun, TestReport, TestResult
 from verifix.sandbox.verdict import Verdict, judge
+from verifix.sandbox.verify import Checks
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,18 @@ class MemoryVerifier:
     """A verifier whose tests are functions of the patch text, judged by the real
     ``verdict.judge``: what the engine sees is exactly what a Docker run would give it."""
 
-    def __init__(self, root: Path, tests: dict[str, Check], targets: list[str] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        tests: dict[str, Check],
+        targets: list[str] | None = None,
+        base: str = "",
+    ):
         self._root = root
         self.tests = tests
         self._targets = targets
+        #: Patches already part of the base tree (a kept reproduction test).
+        self.base = base
         self.baseline: TestReport | None = None
         self.checked: list[str] = []
 
@@ -75,7 +85,7 @@ class MemoryVerifier:
     def _report(self, patch: str) -> TestReport:
         results = {}
         for test_id, check in self.tests.items():
-            passed = check(patch)
+            passed = check(self.base + patch)
             if passed is not None:
                 outcome = "passed" if passed else "failed"
                 message = "" if passed else f"E   AssertionError in {test_id}"
@@ -94,3 +104,25 @@ class MemoryVerifier:
         baseline = self.baseline or self.run_baseline()
         patched = self._report(patch or "")
         return judge(baseline, patched, targets=self._targets, must_pass=None, confirm=patched)
+
+
+class MemorySandbox:
+    """``runner.Sandbox`` with ``MemoryVerifier`` sessions: the use case end to end (baseline,
+    reproduction, repair, record) with no engine."""
+
+    def __init__(self, tests: dict[str, Check]):
+        self.tests = tests
+        self.facts = {"image": "memory", "python": "3.11", "cached": True, "snapshot": "memory"}
+        self.sessions: list[MemoryVerifier] = []
+
+    def __call__(self, request, snap, model, events) -> MemorySandbox:
+        self.root = snap.root
+        return self
+
+    @contextmanager
+    def session(self, checks: Checks) -> Iterator[MemoryVerifier]:
+        verifier = MemoryVerifier(
+            self.root, self.tests, checks.targets, base="".join(checks.base_patches)
+        )
+        self.sessions.append(verifier)
+        yield verifier

@@ -105,3 +105,42 @@ def test_usage_errors_exit_2_with_clicks_message(args, says):
     assert says in result.err
     assert not {"UsageError", "NoArgsIsHelpError", "BadParameter"} & set(result.err.split(": "))
     assert "Traceback" not in result.err and result.out == ""
+
+
+def test_bad_model_input_is_one_line_before_any_container(make_repo, tmp_path):
+    """Checked before anything else, so it needs no engine: DOCKER_HOST points nowhere."""
+    repo = make_repo()
+    issue_file = tmp_path / "issue.md"
+    issue_file.write_text("# add() subtracts\n\ncalc.add(2, 3) returns -1.\n")
+    base = ("fix", str(repo), "--issue-file", str(issue_file))
+
+    no_model = verifix(*base, env={"VERIFIX_MODEL": ""})
+    assert no_model.code == 2
+    assert "no model configured" in no_model.err
+
+    unreachable = verifix(
+        *base, "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1", "--accept-unknown-cost"
+    )
+    assert unreachable.code == 3
+    assert "cannot reach model openai/x at http://127.0.0.1:9/v1" in unreachable.err
+
+    no_key = verifix(*base, "--model", "openai/gpt-4o-mini", env={"OPENAI_API_KEY": ""})
+    assert no_key.code == 2
+    assert "needs OPENAI_API_KEY" in no_key.err
+
+    unknown_price = verifix(
+        *base, "--model", "openai/scripted", "--api-base", "http://127.0.0.1:9/v1"
+    )
+    assert unknown_price.code == 2
+    assert "price of model openai/scripted is unknown" in unknown_price.err
+
+    empty = tmp_path / "empty.md"
+    empty.write_text("<!-- only a hidden comment -->\n\u200b\n")
+    empty_issue = verifix(
+        "fix", str(repo), "--issue-file", str(empty), "--model", "openai/x", "--accept-unknown-cost"
+    )
+    assert empty_issue.code == 2
+    assert "is empty" in empty_issue.err
+    for result in (no_model, unreachable, no_key, unknown_price, empty_issue):
+        assert "Traceback" not in result.err
+    assert not (repo / ".verifix").exists()  # no run started (the leak check: no container)

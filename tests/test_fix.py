@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import BUGGY_MODULE, OURS, VERIFIX, git, verifix
 from verifix.cli.example.scripted_model import ScriptedModel, literal
+
+pytestmark = pytest.mark.docker  # every test here runs fix on a repository in the engine
 
 ISSUE = "# add() subtracts\n\n`add(2, 3)` returns -1; it should return 5.\n"
 
@@ -44,6 +47,11 @@ def run_fix(repo, issue_file, server, *extra):
     return verifix(*fix_args(repo, issue_file, server), *extra)
 
 
+def last_record(repo: Path) -> dict:
+    """The run record the last ``fix`` in ``repo`` wrote."""
+    return json.loads(sorted((repo / ".verifix" / "runs").glob("*.json"))[-1].read_text())
+
+
 def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_verified(
     make_repo, issue_file
 ):
@@ -62,7 +70,7 @@ def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_v
     assert "+    return a * b" in second
     # The verified patch is on stdout and fixes the bug.
     assert "+    return a + b" in result.out
-    assert "VERIFIED" in result.err
+    assert re.search(r"^VERIFIED attempt 2 \(2 attempts, ", result.err, re.M), result.err
     applied = subprocess.run(
         ["git", "-C", str(repo), "apply", "--check", "-"],
         input=result.out,
@@ -81,7 +89,8 @@ def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_v
     shown = verifix("show", "--repo", str(repo))
     assert shown.code == 0, shown.err
     assert "add() subtracts" in shown.out
-    assert "NOT VERIFIED" in shown.out and "VERIFIED" in shown.out
+    assert re.search(r"^attempt 1  NOT VERIFIED ", shown.out, re.M), shown.out
+    assert re.search(r"^attempt 2  VERIFIED ", shown.out, re.M), shown.out
     assert "+    return a + b" in shown.out
     raw = json.loads(verifix("show", "--repo", str(repo), "--json").out)
     assert raw["outcome"]["verified_attempt"] == 2
@@ -102,9 +111,11 @@ def test_every_attempt_failing_ends_with_exit_1_within_max_attempts(make_repo, i
 
     assert result.code == 1, result.err
     assert len(server.requests) == 2
-    assert "NOT FIXED" in result.err
-    assert "best attempt: #" in result.err
     assert result.out == ""
+    outcome = last_record(repo)["outcome"]
+    assert outcome["stopped"] == "max attempts" and outcome["verified_attempt"] is None
+    assert re.search(r"^NOT FIXED stopped at the max attempts ", result.err, re.M)
+    assert re.search(r"^best attempt: #[12]: ", result.err, re.M)
 
 
 def test_a_malformed_edit_gets_its_error_back(make_repo, issue_file):
@@ -120,7 +131,8 @@ def test_a_malformed_edit_gets_its_error_back(make_repo, issue_file):
     assert "    2|     return a - b" in second  # the nearest lines, quoted with numbers
     # Code that does not compile goes back to the model without a test run.
     assert "calc.py would not compile: '(' was never closed" in server.user_messages(2)
-    assert "attempt 2: checking the patch" not in result.err
+    second_attempt = last_record(repo)["attempts"][1]
+    assert second_attempt["verdict"] is None and "would not compile" in second_attempt["error"]
 
 
 def test_max_cost_stops_before_the_call_that_could_exceed_it(make_repo, issue_file):
@@ -135,43 +147,8 @@ def test_max_cost_stops_before_the_call_that_could_exceed_it(make_repo, issue_fi
 
     assert result.code == 1, result.err
     assert len(server.requests) == 2
-    assert "cost limit" in result.err
-
-
-def test_bad_model_input_is_one_line_before_any_container(make_repo, issue_file, tmp_path):
-    repo = make_repo()
-    base = ("fix", str(repo), "--issue-file", str(issue_file))
-
-    no_model = verifix(*base, env={"VERIFIX_MODEL": ""})
-    assert no_model.code == 2
-    assert "no model configured" in no_model.err
-
-    unreachable = verifix(
-        *base, "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1", "--accept-unknown-cost"
-    )
-    assert unreachable.code == 3
-    assert "cannot reach model openai/x at http://127.0.0.1:9/v1" in unreachable.err
-
-    no_key = verifix(*base, "--model", "openai/gpt-4o-mini", env={"OPENAI_API_KEY": ""})
-    assert no_key.code == 2
-    assert "needs OPENAI_API_KEY" in no_key.err
-
-    unknown_price = verifix(
-        *base, "--model", "openai/scripted", "--api-base", "http://127.0.0.1:9/v1"
-    )
-    assert unknown_price.code == 2
-    assert "price of model openai/scripted is unknown" in unknown_price.err
-
-    empty = tmp_path / "empty.md"
-    empty.write_text("<!-- only a hidden comment -->\n\u200b\n")
-    empty_issue = verifix(
-        "fix", str(repo), "--issue-file", str(empty), "--model", "openai/x", "--accept-unknown-cost"
-    )
-    assert empty_issue.code == 2
-    assert "is empty" in empty_issue.err
-    for result in (no_model, unreachable, no_key, unknown_price, empty_issue):
-        assert "Traceback" not in result.err
-        assert "running the tests" not in result.err  # no sandbox was started
+    outcome = last_record(repo)["outcome"]
+    assert outcome["stopped"] == "cost limit" and outcome["cost"] <= 1.00
 
 
 def test_apply_and_commit_deliver_the_verified_patch(make_repo, issue_file):
@@ -376,9 +353,9 @@ def test_a_workflow_written_by_the_model_is_refused_and_never_committed(make_rep
     assert result.code == 0, result.err
     told = server.user_messages(1)
     assert ".github/workflows/x.yml" in told and "--allow-path" in told
-    assert ".github" not in result.out
+    assert re.findall(r"^\+\+\+ b/(\S+)", result.out, re.M) == ["calc.py"]
     branch = "verifix/add-subtracts"
-    assert ".github" not in git(repo, "show", "--stat", "--format=", branch)
+    assert git(repo, "show", "--name-only", "--format=", branch).split() == ["calc.py"]
 
 
 def test_a_provider_error_mid_run_keeps_the_record_and_names_the_best_attempt(
@@ -468,7 +445,7 @@ def test_fix_takes_verify_environment_flags_and_reports_json(make_repo, issue_fi
         return json.loads(result.out), result.err
 
     built, built_err = run()
-    cached, cached_err = run()
+    cached, _ = run()
     rebuilt, rebuilt_err = run("--rebuild")
 
     assert built["schema"] == "verifix.fix/1"
@@ -494,7 +471,7 @@ def test_fix_takes_verify_environment_flags_and_reports_json(make_repo, issue_fi
     assert env["test_command"].startswith("python -m pytest -p no:cacheprovider")
     assert f"setup: echo {marker}" in built_err
     # The same flags find the image they built; --rebuild builds it again.
-    assert cached["environment"]["cached"] is True and "setup:" not in cached_err
+    assert cached["environment"]["cached"] is True
     assert rebuilt["environment"]["cached"] is False and f"setup: echo {marker}" in rebuilt_err
     assert env["image"] == cached["environment"]["image"] == rebuilt["environment"]["image"]
 
@@ -516,15 +493,3 @@ def test_fix_json_when_nothing_is_verified_names_the_best_attempt(make_repo, iss
     assert "best attempt #1" in data["reason"]
     assert [t["id"] for t in data["verdict"]["targets"]] == ["tests/test_calc.py::test_add"]
     assert "NOT FIXED" in result.err
-
-
-def test_fix_help_groups_its_options_in_panels():
-    shown = verifix("fix", "--help")
-
-    assert shown.code == 0, shown.err
-    for panel in ("Model", "Limits", "GitHub", "Environment (overrides .verifix.toml"):
-        assert f"─ {panel}" in shown.out, panel
-    for option in ("--python", "--setup", "--test-cmd", "--env", "--rebuild", "--json"):
-        assert f"{option} " in shown.out, option
-    # Help texts are plain text: brackets are printed, not taken for markup.
-    assert "[default: 1.00]" in shown.out and "[sandbox]" in shown.out

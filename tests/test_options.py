@@ -9,6 +9,7 @@ from typing import Annotated
 
 import pytest
 import typer
+from conftest import verifix
 from typer.testing import CliRunner
 from verifix.cli.common import NO_ENV_OPTIONS, EnvOptions, env_options
 from verifix.cli.main import _load
@@ -85,3 +86,15 @@ def test_verify_and_env_show_build_check_take_every_option_in_the_panel():
         # verify's --rebuild is the group's; env build keeps its own ("Build even if cached.")
         rebuild = {"verify": PANEL, "build": None}.get(cmd.name, "absent")
         assert panels.get("rebuild", "absent") == rebuild, cmd.name
+
+
+def test_fix_help_groups_its_options_in_panels():
+    shown = verifix("fix", "--help")
+
+    assert shown.code == 0, shown.err
+    for panel in ("Model", "Limits", "GitHub", "Environment (overrides .verifix.toml"):
+        assert f"─ {panel}" in shown.out, panel
+    for option in ("--python", "--setup", "--test-cmd", "--env", "--rebuild", "--json"):
+        assert f"{option} " in shown.out, option
+    # Help texts are plain text: brackets are printed, not taken for markup.
+    assert "[default: 1.00]" in shown.out and "[sandbox]" in shown.out

@@ -5,6 +5,7 @@ it imports, which does not depend on how busy the machine is.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -55,7 +56,11 @@ def test_help_imports_no_command_and_nothing_heavy(tmp_path):
 def test_a_command_loads_only_itself(tmp_path):
     modules = _imported(tmp_path, "github", "--help")
     assert "verifix.cli.github_cmd" in modules
+    # The heavy modules it must not load exist (a renamed one would pass for nothing).
     assert "verifix.cli.verify_cmd" not in modules and "verifix.agent.engine" not in modules
+    assert all(
+        importlib.util.find_spec(m) for m in ("verifix.cli.verify_cmd", "verifix.agent.engine")
+    )
 
 
 def _listing() -> dict[str, str]:

@@ -155,30 +155,35 @@ def test_double_two():
 """
 
 
+def new_repo(folder: Path, files: dict[str, str] | None = None) -> Path:
+    """A real git repo at ``folder`` with ``files`` committed (default: a calculator with a
+    bug), for fixtures of any scope."""
+    folder.mkdir(parents=True)
+    files = (
+        files
+        if files is not None
+        else {
+            "calc.py": BUGGY_MODULE,
+            "tests/test_calc.py": TESTS,
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+        }
+    )
+    for rel, text in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(folder, "init", "-q")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-qm", "initial")
+    return folder
+
+
 @pytest.fixture
 def make_repo(tmp_path) -> Callable[..., Path]:
     """A real git repo with the given files committed (default: a calculator with a bug)."""
 
     def make(files: dict[str, str] | None = None, name: str = "repo") -> Path:
-        repo = tmp_path / name
-        repo.mkdir()
-        files = (
-            files
-            if files is not None
-            else {
-                "calc.py": BUGGY_MODULE,
-                "tests/test_calc.py": TESTS,
-                "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
-            }
-        )
-        for rel, text in files.items():
-            path = repo / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        git(repo, "init", "-q")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-qm", "initial")
-        return repo
+        return new_repo(tmp_path / name, files)
 
     return make
 

@@ -10,10 +10,11 @@ import signal
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import BUGGY_MODULE, OURS, VERIFIX, git, verifix
+from conftest import BUGGY_MODULE, OURS, VERIFIX, Result, git, new_repo, verifix
 from verifix.cli.example.scripted_model import ScriptedModel, literal
 
 pytestmark = pytest.mark.docker  # every test here runs fix on a repository in the engine
@@ -52,25 +53,48 @@ def last_record(repo: Path) -> dict:
     return json.loads(sorted((repo / ".verifix" / "runs").glob("*.json"))[-1].read_text())
 
 
-def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_verified(
-    make_repo, issue_file
-):
-    repo = make_repo()
-    with ScriptedModel([WRONG, RIGHT]) as server:
-        result = run_fix(repo, issue_file, server)
+@dataclass
+class Done:
+    """A finished ``fix`` run: its repository, what it printed, and what the model read."""
 
+    repo: Path
+    result: Result
+    prompts: list[str]
+
+
+@pytest.fixture(scope="module")
+def wrong_then_right(tmp_path_factory, base_image) -> Done:
+    """One run, shared by the tests that each check one thing about it: a wrong patch,
+    then the right one."""
+    folder = tmp_path_factory.mktemp("wrong-then-right")
+    repo = new_repo(folder / "repo")
+    issue = folder / "issue.md"
+    issue.write_text(ISSUE)
+    with ScriptedModel([WRONG, RIGHT]) as server:
+        result = run_fix(repo, issue, server)
+        prompts = [server.user_messages(i) for i in range(len(server.requests))]
     assert result.code == 0, result.err
-    assert len(server.requests) == 2
-    first, second = server.user_messages(0), server.user_messages(1)
+    return Done(repo, result, prompts)
+
+
+def test_the_first_prompt_holds_the_issue_the_failing_test_and_the_code(wrong_then_right):
+    first = wrong_then_right.prompts[0]
     assert "add() subtracts" in first
     assert "tests/test_calc.py::test_add" in first
-    assert "def add(a, b):" in first  # the code that matters is in the prompt
-    # The failing test's own assertion message from the sandbox reaches the model.
-    assert "assert 6 == 5" in second
+    assert "def add(a, b):" in first
+
+
+def test_the_sandbox_verdict_on_a_wrong_patch_reaches_the_model(wrong_then_right):
+    assert len(wrong_then_right.prompts) == 2
+    second = wrong_then_right.prompts[1]
+    assert "assert 6 == 5" in second  # the failing test's own message, from the sandbox
     assert "+    return a * b" in second
-    # The verified patch is on stdout and fixes the bug.
-    assert "+    return a + b" in result.out
+
+
+def test_the_verified_patch_is_on_stdout_and_applies(wrong_then_right):
+    repo, result = wrong_then_right.repo, wrong_then_right.result
     assert re.search(r"^VERIFIED attempt 2 \(2 attempts, ", result.err, re.M), result.err
+    assert "+    return a + b" in result.out
     applied = subprocess.run(
         ["git", "-C", str(repo), "apply", "--check", "-"],
         input=result.out,
@@ -78,22 +102,32 @@ def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_v
         capture_output=True,
     )
     assert applied.returncode == 0, applied.stderr
-    assert (repo / "calc.py").read_text() == BUGGY_MODULE  # untouched without --apply
-    assert (
-        subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain"], text=True, capture_output=True
-        ).stdout
-        == ""
-    )  # the record is excluded from git
 
-    shown = verifix("show", "--repo", str(repo))
+
+def test_without_apply_the_repo_is_untouched_and_the_record_is_excluded_from_git(
+    wrong_then_right,
+):
+    repo = wrong_then_right.repo
+    assert (repo / "calc.py").read_text() == BUGGY_MODULE
+    assert git(repo, "status", "--porcelain") == ""
+    assert list((repo / ".verifix" / "runs").glob("*.json"))
+
+
+def test_show_tells_the_run_as_it_was(wrong_then_right):
+    shown = verifix("show", "--repo", str(wrong_then_right.repo))
+
     assert shown.code == 0, shown.err
     assert "add() subtracts" in shown.out
     assert re.search(r"^attempt 1  NOT VERIFIED ", shown.out, re.M), shown.out
     assert re.search(r"^attempt 2  VERIFIED ", shown.out, re.M), shown.out
-    assert "+    return a + b" in shown.out
-    raw = json.loads(verifix("show", "--repo", str(repo), "--json").out)
+    assert wrong_then_right.result.out in shown.out  # the patch fix printed, exactly
+
+
+def test_the_record_keeps_every_attempt_and_message(wrong_then_right):
+    raw = json.loads(verifix("show", "--repo", str(wrong_then_right.repo), "--json").out)
+
     assert raw["outcome"]["verified_attempt"] == 2
+    assert raw["outcome"]["patch"] == wrong_then_right.result.out
     assert [m["role"] for m in raw["messages"]] == [
         "system",
         "user",
@@ -101,7 +135,7 @@ def test_feedback_from_a_wrong_patch_reaches_the_model_and_the_second_patch_is_v
         "user",
         "assistant",
     ]
-    assert raw["attempts"][0]["verdict"]["status"] == "NOT_VERIFIED"
+    assert [a["verdict"]["status"] for a in raw["attempts"]] == ["NOT_VERIFIED", "VERIFIED"]
 
 
 def test_every_attempt_failing_ends_with_exit_1_within_max_attempts(make_repo, issue_file):
@@ -426,27 +460,40 @@ def test_a_repository_that_prices_a_known_model_at_zero_is_still_charged(make_re
 MODE_TEST = "import os\n\n\ndef test_mode():\n    assert os.environ.get('CALC_MODE') == 'on'\n"
 
 
-def test_fix_takes_verify_environment_flags_and_reports_json(make_repo, issue_file):
-    repo = make_repo()
+@dataclass
+class Flagged:
+    """Three ``fix --json`` runs with the same environment flags: built, cached, rebuilt."""
+
+    marker: str
+    runs: dict[str, tuple[dict, str]]
+
+
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory, base_image) -> Flagged:
+    folder = tmp_path_factory.mktemp("flagged")
+    repo = new_repo(folder / "repo")
     (repo / "tests" / "test_mode.py").write_text(MODE_TEST)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "a test that needs CALC_MODE")
+    issue = folder / "issue.md"
+    issue.write_text(ISSUE)
     marker = uuid.uuid4().hex  # a setup of its own: a fresh environment
     environment = [
         *("--python", "3.11", "--env", "CALC_MODE=on"),
         *("--setup", f"echo {marker}", "--setup", "python -m pip install pytest"),
         *("--test-cmd", "python -m pytest -p no:cacheprovider {tests}"),
     ]
-
-    def run(*extra: str) -> tuple[dict, str]:
+    runs = {}
+    for name, extra in (("built", ()), ("cached", ()), ("rebuilt", ("--rebuild",))):
         with ScriptedModel([RIGHT]) as server:
-            result = run_fix(repo, issue_file, server, "--json", *environment, *extra)
+            result = run_fix(repo, issue, server, "--json", *environment, *extra)
         assert result.code == 0, result.err
-        return json.loads(result.out), result.err
+        runs[name] = (json.loads(result.out), result.err)
+    return Flagged(marker, runs)
 
-    built, built_err = run()
-    cached, _ = run()
-    rebuilt, rebuilt_err = run("--rebuild")
+
+def test_fix_json_says_what_a_script_needs(flagged):
+    built, _ = flagged.runs["built"]
 
     assert built["schema"] == "verifix.fix/1"
     assert built["status"] == "VERIFIED" and built["stopped"] == "verified"
@@ -460,20 +507,31 @@ def test_fix_takes_verify_environment_flags_and_reports_json(make_repo, issue_fi
     assert Path(built["record"]).is_file()
     assert built["applied"] is False and built["branch"] is None
     assert built["verdict"]["schema"] == "verifix.verdict/1"
+
+
+def test_fix_takes_the_environment_flags_verify_takes(flagged):
+    built, built_err = flagged.runs["built"]
+
     # --env reached the tests: test_mode passes at baseline, so it is no target.
     assert built["baseline"] == {"failed": 2, "passed": 2}
     assert sorted(t["id"] for t in built["verdict"]["targets"]) == [
         "tests/test_calc.py::test_add",
         "tests/test_calc.py::test_double_two",
     ]
-    env = built["environment"]
-    assert env["python"] == "3.11"
-    assert env["test_command"].startswith("python -m pytest -p no:cacheprovider")
-    assert f"setup: echo {marker}" in built_err
-    # The same flags find the image they built; --rebuild builds it again.
+    assert built["environment"]["python"] == "3.11"
+    assert built["environment"]["test_command"].startswith("python -m pytest -p no:cacheprovider")
+    assert f"setup: echo {flagged.marker}" in built_err
+
+
+def test_the_same_flags_find_their_image_and_rebuild_builds_it_again(flagged):
+    built, cached, rebuilt = (flagged.runs[n][0] for n in ("built", "cached", "rebuilt"))
+
+    assert built["environment"]["cached"] is False
     assert cached["environment"]["cached"] is True
-    assert rebuilt["environment"]["cached"] is False and f"setup: echo {marker}" in rebuilt_err
-    assert env["image"] == cached["environment"]["image"] == rebuilt["environment"]["image"]
+    assert rebuilt["environment"]["cached"] is False
+    assert f"setup: echo {flagged.marker}" in flagged.runs["rebuilt"][1]
+    images = {run["environment"]["image"] for run in (built, cached, rebuilt)}
+    assert len(images) == 1
 
 
 def test_fix_json_when_nothing_is_verified_names_the_best_attempt(make_repo, issue_file):
@@ -492,4 +550,4 @@ def test_fix_json_when_nothing_is_verified_names_the_best_attempt(make_repo, iss
     assert data["attempts"][0]["status"] == "NOT_VERIFIED"
     assert "best attempt #1" in data["reason"]
     assert [t["id"] for t in data["verdict"]["targets"]] == ["tests/test_calc.py::test_add"]
-    assert "NOT FIXED" in result.err
+    assert re.search(r"^NOT FIXED stopped at the max attempts ", result.err, re.M)

@@ -10,11 +10,10 @@ from typing import Annotated
 
 import typer
 from verifix.agent import swebench as swebench_mod
-from verifix.sandbox import environment, snapshot
-from verifix.sandbox.engine import connect
+from verifix.sandbox import snapshot
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.verdict import Verdict
-from verifix.sandbox.verify import Checks, VerifySession
+from verifix.sandbox.verify import Checks, run_verify
 
 from . import exit_codes, render
 from .common import (
@@ -105,21 +104,16 @@ def verify(
         snap = snapshot.of_worktree(repo)
     with snap, ProgressLog(quiet) as progress:  # the live status ends before the verdict
         verdict = run_verify(
-            snap, checks, patch_text, envopts.config, overrides, progress, envopts.rebuild
+            snap,
+            checks,
+            patch_text,
+            config=envopts.config,
+            overrides=overrides,
+            steps=progress.steps,
+            rebuild=envopts.rebuild,
         )
     if as_json:
         stdout.print_json(json.dumps(verdict.to_json()))
     else:
         render.verdict(verdict)
     return exit_code(verdict)
-
-
-def run_verify(snap, checks, patch_text, config, overrides, progress, rebuild=False) -> Verdict:
-    client = connect()
-    spec = environment.spec_for(snap, config, overrides)
-    progress(f"snapshot: {snap.description}")
-    env = environment.prepare(client, snap, spec, progress.steps("environment"), rebuild=rebuild)
-    if env.cached:
-        progress(f"environment {env.image} (cached)")
-    with VerifySession(client, env, snap, checks, progress.steps("tests")) as session:
-        return session.check(patch_text)

@@ -1,7 +1,8 @@
 """A verification session: one warm container, a baseline run, then any number of patches.
 
-``verifix verify`` checks one patch; the repair loop checks many against the same baseline,
-each from a clean reset of the base tree, without paying for a new container per patch.
+``verifix verify`` checks one patch (``run_verify``: the whole use case, from a snapshot to
+a verdict); the repair loop checks many against the same baseline, each from a clean reset
+of the base tree, without paying for a new container per patch.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from . import environment
 from .container import Container
+from .engine import connect
 from .environment import Environment, limits
 from .snapshot import Snapshot
 from .testaware import scan_patch
@@ -24,6 +27,10 @@ if TYPE_CHECKING:
     import docker
 
 Progress = Callable[[str], None]
+#: Given a phase ("environment", "tests"; "" for none), the ``Progress`` callback whose
+#: messages belong to it: a live status can name what is under way. ``ProgressLog.steps``
+#: in the CLI is one.
+Steps = Callable[[str], Progress]
 
 
 @dataclass
@@ -168,3 +175,31 @@ class VerifySession:
             "notes": list(self.env.notes) + self._snapshot_notes(),
         }
         return verdict
+
+
+def run_verify(
+    snapshot: Snapshot,
+    checks: Checks,
+    patch: str | None,
+    *,
+    config: Path | None,
+    overrides: dict[str, Any],
+    steps: Steps,
+    rebuild: bool = False,
+) -> Verdict:
+    """Verify one patch (None: the unpatched tree) on ``snapshot``: the environment's spec
+    (detection, the repo's configuration, ``config``, then ``overrides``), the environment
+    built or found cached, a baseline and the patched run in one session, the verdict.
+
+    Progress goes to ``steps(phase)``: the snapshot and a cached environment to ``""``,
+    building the environment to ``"environment"``, the test runs to ``"tests"``.
+    """
+    client = connect()
+    spec = environment.spec_for(snapshot, config, overrides)
+    progress = steps("")
+    progress(f"snapshot: {snapshot.description}")
+    env = environment.prepare(client, snapshot, spec, steps("environment"), rebuild=rebuild)
+    if env.cached:
+        progress(f"environment {env.image} (cached)")
+    with VerifySession(client, env, snapshot, checks, steps("tests")) as session:
+        return session.check(patch)

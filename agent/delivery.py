@@ -16,7 +16,7 @@ from typing import Any
 
 from verifix.sandbox import git
 
-from . import deliver, github
+from . import deliver, github, record
 from .events import Event, Events, Judged, ProposalRefused, Step
 from .issue import Issue
 from .runner import Run
@@ -143,6 +143,31 @@ def _open_pr(run: Run, source: Source, draft: bool) -> str:
     title = f"Fix #{ref.number}: {issue.title}"
     body = github.pr_body(issue, explanation, winner.verdict)
     return hub.open_pull_request(ref, branch, base or "main", title, body, draft)
+
+
+def beside_the_work(run: Run, label: str) -> tuple[Path, str | None]:
+    """The hook's hand-over: a verified fix for what was pushed (or staged) goes next to the
+    user's work, never into it: a patch file under .verifix/ and, for a commit, a branch on
+    top of it. Returns the patch file and the branch (None for staged changes)."""
+    winner, issue, patch = run.winner, run.issue, run.patch
+    assert winner is not None and patch and issue is not None
+    staged = label == "staged changes"
+    short = "staged" if staged else label[:8]
+    record.exclude_verifix_dir(run.repo)
+    patch_file = run.repo / ".verifix" / f"hook-{short}.patch"
+    patch_file.parent.mkdir(parents=True, exist_ok=True)
+    patch_file.write_text(patch)
+    if staged:
+        return patch_file, None
+    branch = deliver.commit_to_branch(
+        run.repo,
+        patch,
+        issue,
+        winner.explanation(),
+        parent=label,
+        branch=f"verifix/hook-{short}",
+    )
+    return patch_file, branch
 
 
 def write_outputs(path: Path | None, *, verdict: str, pr_url: str, cost: float) -> None:

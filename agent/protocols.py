@@ -43,6 +43,11 @@ class ChatModel(Protocol):
         """Tokens of repository context the first prompt may hold."""
         ...
 
+    def worst_case(self, messages: list[dict[str, str]]) -> float:
+        """The most one request with ``messages`` may cost: what it reserves of the budget
+        (a strategy asks before starting a conversation it cannot afford)."""
+        ...
+
 
 class Verifier(Protocol):
     """Judges patches against the base tree's tests: one baseline run, then one check per

@@ -237,6 +237,17 @@ def resolve(
     return Resolved(config, float(max_cost.value), int(max_attempts.value), sources)
 
 
+def for_repo(repo: Path | None, flags: Flags) -> Resolved:
+    """A run's model and limits: the user's settings, and the repository's where it may set
+    them (``repo`` None: a repository verifix has not checked out yet, so none)."""
+    from verifix.sandbox.snapshot import repo_root
+
+    from .model import known_prices  # litellm's price table: only when a run resolves
+
+    table = repo_model_table(repo_root(repo)) if repo is not None else {}
+    return resolve(flags, table, known_prices)
+
+
 def _prices(
     flags: Flags,
     repo: dict[str, Any],

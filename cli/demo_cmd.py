@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,22 +16,11 @@ from verifix.agent.engine import Limits
 from verifix.agent.model import Budget, Model, ModelConfig
 from verifix.sandbox import git, images
 from verifix.sandbox.engine import connect
-from verifix.sandbox.errors import SandboxError
 
 from . import run_report
 from .example import ISSUE, REPO_DIR
 from .example.replies import REPLIES
 from .output import ProgressLog, stderr
-
-
-def _ensure_base_image(progress: Callable[[str], None]) -> None:
-    """Bootstrap a base image when the engine has none and no registry answers."""
-    client = connect()
-    try:
-        images.resolve_base(client, ("3.11", "3.13", "3.9"), None, progress)
-    except SandboxError:
-        progress("no Python base image on this engine: bootstrapping one (about a minute)")
-        images.bootstrap(client, "3.11", progress)
 
 
 def _keep_record(path: Path) -> Path:
@@ -54,7 +42,7 @@ def demo(
     from .example.scripted_model import ScriptedModel  # an HTTP server: only for the demo
 
     progress = ProgressLog(quiet)
-    _ensure_base_image(progress.steps("environment"))
+    images.ensure_any_base(connect(), progress.steps("environment"))
     the_issue = issues.from_file(ISSUE)
     stderr.print(f"[bold]The issue[/bold]: {escape(the_issue.title)}")
     with tempfile.TemporaryDirectory(prefix="verifix-demo-") as tmp:

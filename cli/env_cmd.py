@@ -134,11 +134,9 @@ def check(
     if model:
         from verifix.agent.envadvice import ModelAdvisor
         from verifix.agent.model import Budget, Model
-        from verifix.agent.settings import Flags
+        from verifix.agent.settings import Flags, for_repo
 
-        from .fix_cmd import resolve_model
-
-        chosen = resolve_model(None, Flags(model, api_base, price_in, price_out, max_cost=max_cost))
+        chosen = for_repo(None, Flags(model, api_base, price_in, price_out, max_cost=max_cost))
         llm = Model(chosen.config, Budget(chosen.max_cost))
         llm.preflight()  # a missing key or a closed port: before any container starts
         advisor = ModelAdvisor(llm, progress)

@@ -11,9 +11,8 @@ from verifix.agent import delivery, github, runner, settings
 from verifix.agent import issue as issues
 from verifix.agent.engine import Limits
 from verifix.agent.events import fan_out
-from verifix.agent.model import Budget, Model, known_prices
+from verifix.agent.model import Budget, Model
 from verifix.sandbox.errors import UsageError, VerifixError
-from verifix.sandbox.snapshot import repo_root
 from verifix.sandbox.verify import Checks
 
 from . import exit_codes, run_report
@@ -28,13 +27,6 @@ from .common import (
     targets,
 )
 from .output import ProgressLog, stderr
-
-
-def resolve_model(repo: Path | None, flags: settings.Flags) -> settings.Resolved:
-    """The run's model and limits: the user's settings, and the repo's where it may set
-    them (``repo`` None: a repository verifix has not checked out yet, so none)."""
-    table = settings.repo_model_table(repo_root(repo)) if repo is not None else {}
-    return settings.resolve(flags, table, known_prices)
 
 
 @env_options(rebuild=True)
@@ -105,7 +97,7 @@ def fix(
     )
     # Everything the model needs is checked before any container starts.
     trusted = source is None or github.origin_matches(repo, source.ref)
-    chosen = resolve_model(repo if trusted else None, flags)
+    chosen = settings.for_repo(repo if trusted else None, flags)
     llm = Model(chosen.config, Budget(chosen.max_cost), deadline=time.monotonic() + timeout)
     llm.preflight()  # a missing key or a closed port: before any clone or container
     if source is not None and (pr or comment):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from verifix.agent import deliver, hooks, record, runner
+from verifix.agent import delivery, hooks, runner
 from verifix.agent import settings as model_settings
 from verifix.agent.engine import Limits
 from verifix.agent.model import Budget, Model
@@ -19,7 +19,6 @@ from verifix.sandbox.snapshot import Snapshot, repo_root
 from verifix.sandbox.verify import Checks
 
 from . import exit_codes
-from .fix_cmd import resolve_model
 from .output import ProgressLog, stderr
 from .render import plural
 
@@ -116,7 +115,7 @@ def _check(repo: Path, snap: Snapshot, label: str, settings: dict, progress: Pro
         flags = model_settings.Flags(
             max_cost=float(settings["max_cost"]), max_attempts=int(settings["max_attempts"])
         )
-        chosen = resolve_model(repo, flags)
+        chosen = model_settings.for_repo(repo, flags)
         return Model(chosen.config, Budget(chosen.max_cost))
 
     request = runner.Request(
@@ -150,26 +149,13 @@ def _check(repo: Path, snap: Snapshot, label: str, settings: dict, progress: Pro
         stderr.print(f"({why}; nothing was sent to a model)")
         stderr.print(_BYPASS)
         return exit_codes.NOT_VERIFIED
-    winner, issue = result.winner, result.issue
-    if winner is None or not winner.patch or issue is None:
+    if result.patch is None:
         stderr.print(f"verifix: no verified fix within the limits ({result.stopped}).")
         stderr.print(_BYPASS)
         return exit_codes.NOT_VERIFIED
-    short = label[:8] if label != "staged changes" else "staged"
-    record.exclude_verifix_dir(repo)
-    patch_file = repo / ".verifix" / f"hook-{short}.patch"
-    patch_file.parent.mkdir(parents=True, exist_ok=True)
-    patch_file.write_text(winner.patch)
+    patch_file, branch = delivery.beside_the_work(result, label)
     stderr.print(f"verifix: a verified fix is in {patch_file}")
-    if label != "staged changes":
-        branch = deliver.commit_to_branch(
-            repo,
-            winner.patch,
-            issue,
-            winner.explanation(),
-            parent=label,
-            branch=f"verifix/hook-{short}",
-        )
+    if branch:
         stderr.print(f"  and on branch {branch}: take it with  git cherry-pick {branch}")
     stderr.print(f"  or apply it to your working tree with  git apply {patch_file}")
     stderr.print(_BYPASS)

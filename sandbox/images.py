@@ -178,6 +178,16 @@ def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
+def ensure_any_base(client: docker.DockerClient, progress: Progress) -> None:
+    """Make sure some Python base image exists: a local or pulled one, else bootstrap 3.11
+    (the demo must run on an engine with no image and no registry)."""
+    try:
+        resolve_base(client, ("3.11", "3.13", "3.9"), None, progress)
+    except SandboxError:
+        progress("no Python base image on this engine: bootstrapping one (about a minute)")
+        bootstrap(client, "3.11", progress)
+
+
 def bootstrap(
     client: docker.DockerClient,
     python: str,

@@ -43,6 +43,9 @@ class ScriptedChat:
     def context_budget(self) -> int:
         return 2000
 
+    def worst_case(self, messages: list[dict[str, str]]) -> float:
+        return self.cost
+
     def complete(self, messages: list[dict[str, str]]) -> FakeReply:
         self.budget.reserve(self.cost)
         self.seen.append([dict(m) for m in messages])

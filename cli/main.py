@@ -42,6 +42,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "fix",
         "Fix an issue: the model proposes patches, each is verified in the sandbox.",
     ),
+    "locate": (
+        "locate_cmd",
+        "locate_cmd",
+        "Rank the files, and the functions and classes in them, that an issue is about.",
+    ),
     "show": (
         "show_cmd",
         "show",

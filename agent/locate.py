@@ -599,13 +599,15 @@ def score(
         results.append(RankedFile(entry.path, total, reasons, signals))
     results.sort(key=lambda f: (-f.score, f.path))
     position = {path: i for i, path in enumerate(paths)}
-    top_seeds = sorted(seeds, key=lambda i: -direct[i])
+    # A reason names a source file over a test where it can.
+    top_seeds = sorted(seeds, key=lambda i: (is_test_file(paths[i]), -direct[i]))
     for ranked in results:
         i = position[ranked.path]
-        if graph_signal[i] >= 0.05:
-            ranked.reasons.append(_graph_reason(graph, i, top_seeds, graph_signal[i]))
-        if not ranked.reasons:
-            ranked.reasons.append("near the others in the import graph")
+        near = _graph_reason(graph, i, top_seeds) if graph_signal[i] >= 0.05 else None
+        if near:
+            ranked.reasons.append(near)
+        elif not ranked.reasons:
+            ranked.reasons.append(f"repository map {graph_signal[i]:.2f}")
     idf = _idf(entries, found.query)
     for ranked in results[:symbols_for]:
         entry = entries[position[ranked.path]]
@@ -734,7 +736,7 @@ def _traceback(paths: Sequence[str], found: Clues) -> tuple[list[float], dict[in
     return signal, why
 
 
-def _graph_reason(graph: repomap.Graph, i: int, seeds: list[int], value: float) -> str:
+def _graph_reason(graph: repomap.Graph, i: int, seeds: list[int]) -> str | None:
     paths = graph.paths
     for j in seeds:
         if j == i:
@@ -747,7 +749,7 @@ def _graph_reason(graph: repomap.Graph, i: int, seeds: list[int], value: float) 
             return f"defines {graph.why[(j, i)]} used by top file {paths[j]}"
         if (i, j) in graph.why:
             return f"uses {graph.why[(i, j)]} from top file {paths[j]}"
-    return f"repository map {value:.2f}"
+    return None
 
 
 def _idf(entries: Sequence[Entry], query: Iterable[str]) -> dict[str, float]:

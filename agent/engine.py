@@ -20,8 +20,18 @@ from verifix.sandbox.testrun import PASSING
 from verifix.sandbox.verdict import Verdict
 
 from .budget import BudgetExhausted
-from .events import AttemptStarted, Checking, Events, Judged, ProposalRefused, Spend, Stopped
-from .protocols import ChatModel
+from .events import (
+    AttemptStarted,
+    Checking,
+    Events,
+    Explored,
+    Judged,
+    ProposalRefused,
+    Spend,
+    Stopped,
+)
+from .explore import NotACommand, Step, Workspace, command_in
+from .protocols import ChatModel, Completion
 
 Messages = list[dict[str, str]]
 
@@ -44,6 +54,8 @@ def trim(text: str, limit: int = _MESSAGE_CHARS) -> str:
 class Limits:
     max_attempts: int
     timeout_s: float
+    #: Exploration commands the model may run in all (0: none; see ``explore``).
+    max_steps: int = 0
 
 
 class Stop(Exception):
@@ -116,6 +128,8 @@ class Outcome:
     detail: str = ""
     #: The conversation of the attempts, every prompt and reply, for the run record.
     messages: Messages = field(default_factory=list)
+    #: The exploration commands the model ran, in order.
+    steps: list[Step] = field(default_factory=list)
 
     @property
     def accepted(self) -> Attempt | None:
@@ -172,11 +186,14 @@ class Engine:
         limits: Limits,
         events: Events,
         outcome: Outcome | None = None,
+        workspace: Workspace | None = None,
     ) -> None:
         self.task = task
         self.model = model
         self.limits = limits
         self.events = events
+        #: Where exploration commands run; None: the model may not run any.
+        self.workspace = workspace
         self.outcome = outcome if outcome is not None else Outcome(task.name)
         self.outcome.task = task.name
         self.started = time.monotonic()
@@ -194,14 +211,14 @@ class Engine:
         return self.outcome
 
     def attempt(self, conversation: Messages, parent: Attempt | None = None) -> Attempt:
-        """One attempt continuing ``conversation``: ask, propose, judge. The reply and the
-        feedback are appended to ``conversation``; raises ``Solved`` once it is accepted,
-        and a limit's ``Stop`` before asking when one is reached."""
+        """One attempt continuing ``conversation``: ask (running the commands the model asks
+        for first, when it may explore), propose, judge. The replies and the feedback are
+        appended to ``conversation``; raises ``Solved`` once it is accepted, and a limit's
+        ``Stop`` before asking when one is reached."""
         number = len(self.outcome.attempts) + 1
         if number > self.limits.max_attempts:
             raise AttemptLimit()
-        if time.monotonic() - self.started > self.limits.timeout_s:
-            raise TimeLimit()
+        self._check_time()
         budget = self.model.budget
         attempt_id = f"{self.task.name[0]}{number}"
         self.events(
@@ -216,13 +233,7 @@ class Engine:
             )
         )
         started = time.monotonic()
-        try:
-            reply = self.model.complete(conversation)
-        except BudgetExhausted as exc:
-            raise CostLimit(str(exc)) from exc
-        self.events(
-            Spend(budget.spent, budget.prompt_tokens + budget.completion_tokens, budget.calls)
-        )
+        reply, refusal = self._explore(conversation, self._ask(conversation), parent)
         attempt = Attempt(
             attempt_id,
             number,
@@ -234,12 +245,81 @@ class Engine:
         )
         self.outcome.attempts.append(attempt)
         conversation.append({"role": "assistant", "content": trim(reply.text, REPLY_KEPT_CHARS)})
-        self._propose_and_judge(attempt)
+        if refusal:
+            attempt.error = refusal
+            self.events(ProposalRefused(self.task.name, attempt.id, number, refusal))
+        else:
+            self._propose_and_judge(attempt)
         attempt.seconds = time.monotonic() - started
         if attempt.accepted:
             raise Solved()
         conversation.append({"role": "user", "content": self.task.feedback(attempt)})
         return attempt
+
+    def _check_time(self) -> None:
+        if time.monotonic() - self.started > self.limits.timeout_s:
+            raise TimeLimit()
+
+    def _ask(self, conversation: Messages) -> Completion:
+        """One model call, charged to the budget; a budget that cannot cover it stops."""
+        budget = self.model.budget
+        try:
+            reply = self.model.complete(conversation)
+        except BudgetExhausted as exc:
+            raise CostLimit(str(exc)) from exc
+        self.events(
+            Spend(budget.spent, budget.prompt_tokens + budget.completion_tokens, budget.calls)
+        )
+        return reply
+
+    def _explore(
+        self, conversation: Messages, reply: Completion, parent: Attempt | None
+    ) -> tuple[Completion, str | None]:
+        """Run the commands the model asks for, one per reply, until it sends something
+        else; returns that reply, and why it is refused when it asks for one command too
+        many (or several at once)."""
+        while self.workspace is not None:
+            try:
+                command = command_in(reply.text)
+            except NotACommand as exc:
+                return reply, str(exc)
+            if command is None:
+                return reply, None
+            if len(self.outcome.steps) >= self.limits.max_steps:
+                return reply, (
+                    f"all {self.limits.max_steps} commands are used: send the search/replace "
+                    "blocks now"
+                )
+            result = self.workspace.run(command)
+            step = Step(
+                f"{self.task.name[0]}s{len(self.outcome.steps) + 1}",
+                parent.id if parent else None,
+                command,
+                result.observation(),
+                result.exit_code,
+                result.timed_out,
+                round(result.seconds, 2),
+                reply.cost,
+            )
+            self.outcome.steps.append(step)
+            self.events(
+                Explored(
+                    self.task.name,
+                    step.id,
+                    len(self.outcome.steps),
+                    command,
+                    result.exit_code,
+                    result.timed_out,
+                    result.seconds,
+                )
+            )
+            conversation.append(
+                {"role": "assistant", "content": trim(reply.text, REPLY_KEPT_CHARS)}
+            )
+            conversation.append({"role": "user", "content": step.output})
+            self._check_time()
+            reply = self._ask(conversation)
+        return reply, None
 
     def _propose_and_judge(self, attempt: Attempt) -> None:
         name = self.task.name
@@ -303,10 +383,11 @@ def solve(
     events: Events,
     outcome: Outcome | None = None,
     strategy: Strategy | None = None,
+    workspace: Workspace | None = None,
 ) -> Outcome:
     """Run ``task`` with ``strategy`` (default: one linear conversation, recorded in
-    ``outcome.messages``)."""
-    engine = Engine(task, model, limits, events, outcome)
+    ``outcome.messages``); with a ``workspace``, the model may run commands there first."""
+    engine = Engine(task, model, limits, events, outcome, workspace)
     if strategy is None:
         engine.outcome.messages.extend(task.opening())
         strategy = Linear(engine.outcome.messages)

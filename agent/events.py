@@ -72,6 +72,19 @@ class Judged:
 
 
 @dataclass(frozen=True)
+class Explored:
+    """The model ran one exploration command in the scratch container."""
+
+    task: str
+    step: str  # its id, unique in the run
+    number: int
+    command: str
+    exit_code: int
+    timed_out: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Spend:
     """Money and tokens after a model call: the running totals of the whole run."""
 
@@ -89,7 +102,7 @@ class Stopped:
     detail: str = ""
 
 
-Event = Step | AttemptStarted | Checking | ProposalRefused | Judged | Spend | Stopped
+Event = Step | AttemptStarted | Checking | ProposalRefused | Judged | Explored | Spend | Stopped
 Events = Callable[[Event], None]
 
 

@@ -145,17 +145,20 @@ class Model:
                 "environment (it stays on this machine and never enters the sandbox)"
             )
 
+    def window(self) -> int:
+        """The model's input window in tokens, by litellm's table (a modest guess for a
+        model it does not know: most local models offer at least that)."""
+        try:
+            info = _litellm().get_model_info(self.config.model)
+            return int(info.get("max_input_tokens") or _DEFAULT_WINDOW)
+        except Exception:  # unmapped model: litellm raises a bare Exception
+            return _DEFAULT_WINDOW
+
     def context_budget(self) -> int:
         """Tokens of repo context for the first prompt: a quarter of the model's window
         (the rest is the issue, the feedback of later attempts and the replies), capped so
         a huge window does not mean a huge bill."""
-        window = _DEFAULT_WINDOW
-        try:
-            info = _litellm().get_model_info(self.config.model)
-            window = int(info.get("max_input_tokens") or window)
-        except Exception:  # unmapped model: litellm raises a bare Exception
-            pass
-        return max(2000, min(window // 4, _MAX_CONTEXT_TOKENS))
+        return max(2000, min(self.window() // 4, _MAX_CONTEXT_TOKENS))
 
     def _count(self, messages: list[dict[str, str]] | None = None, text: str = "") -> int:
         """Tokens by litellm's tokenizer for this model; without one, a generous guess

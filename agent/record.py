@@ -51,6 +51,7 @@ def build(run: Run) -> dict[str, Any]:
             **run.spend(),
         },
         "attempts": [_attempt(a) for a in fix.attempts],
+        "steps": [asdict(step) for step in fix.steps],
         "messages": fix.messages,
     }
     repro = run.reproduction
@@ -61,6 +62,7 @@ def build(run: Run) -> dict[str, Any]:
             "patch": kept.patch if kept else None,
             "test_ids": kept.tests if kept else [],
             "attempts": [_attempt(a) for a in repro.attempts],
+            "steps": [asdict(step) for step in repro.steps],
             "messages": repro.messages,
         }
     return record

@@ -150,8 +150,11 @@ class RepairTask:
         extra_context: str = "",
         allowed: tuple[str, ...] = (),
         localizer: Localizer | None = None,
+        exploring: str = "",
     ) -> None:
         self.issue = issue
+        #: How to run exploration commands, for the system prompt ("" when the model may not).
+        self.exploring = exploring
         self.verifier = verifier
         self.context_tokens = context_tokens
         self.require_targets = require_targets
@@ -170,7 +173,8 @@ class RepairTask:
         )
         if self.extra_context:
             prompt += f"\n\n{self.extra_context}"
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+        system = SYSTEM_PROMPT + (f"\n\n{self.exploring}" if self.exploring else "")
+        return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
 
     def propose(self, reply: str) -> str:
         return propose(reply, self.verifier.root, self.allowed)

@@ -48,8 +48,11 @@ class ReproductionTask:
         verifier: Verifier,
         context_tokens: int,
         localizer: Localizer | None = None,
+        exploring: str = "",
     ) -> None:
         self.issue = issue
+        #: How to run exploration commands, for the system prompt ("" when the model may not).
+        self.exploring = exploring
         self.verifier = verifier
         self.context_tokens = context_tokens
         self.localizer = localizer
@@ -68,7 +71,8 @@ class ReproductionTask:
             + code
             + f"\n\nWrite {folder}/test_verifix_repro.py now: one block, empty SEARCH section."
         )
-        return [{"role": "system", "content": REPRO_PROMPT}, {"role": "user", "content": prompt}]
+        system = REPRO_PROMPT + (f"\n\n{self.exploring}" if self.exploring else "")
+        return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
 
     def propose(self, reply: str) -> str:
         """A patch that only adds or changes test files."""

@@ -20,14 +20,16 @@ from typing import Any, Protocol
 from verifix.sandbox import environment, snapshot
 from verifix.sandbox.engine import connect
 from verifix.sandbox.errors import UsageError, VerifixError
+from verifix.sandbox.shell import Shell
 from verifix.sandbox.snapshot import Snapshot
 from verifix.sandbox.testrun import TestReport
 from verifix.sandbox.verify import Checks, VerifySession
 
-from . import record
+from . import explore, record
 from .engine import Attempt, Limits, Outcome, solve
 from .envadvice import ModelAdvisor
 from .events import Events, Step, steps
+from .explore import Workspace
 from .issue import Issue
 from .protocols import ChatModel, Localizer, Verifier
 from .repair import RepairTask
@@ -46,6 +48,13 @@ class Sandbox(Protocol):
     facts: dict[str, Any]
 
     def session(self, checks: Checks) -> AbstractContextManager[Verifier]: ...
+
+    def workspace(
+        self, base_patches: list[str], step_timeout_s: int
+    ) -> AbstractContextManager[Workspace]:
+        """A scratch copy of the base tree (plus ``base_patches``) for exploration
+        commands, apart from every session that judges patches."""
+        ...
 
 
 @dataclass
@@ -74,6 +83,8 @@ class Request:
     snapshot: Callable[[Path], AbstractContextManager[Snapshot]] = snapshot.of_worktree
     localizer: Localizer | None = None
     keep_record: bool = True
+    #: Seconds one exploration command may run (``limits.max_steps`` says how many).
+    step_timeout_s: int = 60
     #: Where patches are judged: this machine's Docker engine unless a caller (a test, a
     #: remote executor) brings its own.
     sandbox: Callable[[Request, Snapshot, ChatModel | None, Events], Sandbox] = field(
@@ -302,6 +313,29 @@ class DockerSandbox:
     def session(self, checks: Checks) -> AbstractContextManager[Verifier]:
         return VerifySession(self.client, self.env, self.snap, checks, self.progress)
 
+    def workspace(self, base_patches: list[str], step_timeout_s: int) -> Shell:
+        return Shell(self.client, self.env, self.snap, base_patches, step_timeout_s)
+
+
+def _solve(
+    request: Request,
+    sandbox: Sandbox,
+    task: RepairTask | ReproductionTask,
+    model: ChatModel,
+    outcome: Outcome,
+    events: Events,
+    base_patches: list[str],
+) -> None:
+    """The engine on ``task``; with exploration on, the model may first run commands in a
+    scratch container of the same environment (its own, never the judging one)."""
+    if request.limits.max_steps <= 0:
+        solve(task, model, request.limits, events, outcome)
+        return
+    events(Step("starting a scratch container for the model's commands (no network)", "tests"))
+    with sandbox.workspace(base_patches, request.step_timeout_s) as workspace:
+        task.exploring = explore.help_text(workspace, request.limits.max_steps)
+        solve(task, model, request.limits, events, outcome, workspace=workspace)
+
 
 def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: str) -> None:
     # With an issue, the model is checked now, before an environment is built for it.
@@ -349,12 +383,12 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
                 localizer=request.localizer,
             )
             result.fix = Outcome(task.name)
-            solve(task, model, request.limits, events, result.fix)
+            _solve(request, sandbox, task, model, result.fix, events, [])
             return
         events(Step("nothing fails on the base tree: reproducing the issue as a test"))
         result.reproduction = Outcome("reproduction")
         repro_task = ReproductionTask(issue, session, tokens, request.localizer)
-        solve(repro_task, model, request.limits, events, result.reproduction)
+        _solve(request, sandbox, repro_task, model, result.reproduction, events, [])
     kept = result.reproduction.accepted if result.reproduction else None
     if kept is None or not kept.patch:
         return
@@ -370,4 +404,4 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
             localizer=request.localizer,
         )
         result.fix = Outcome(task.name)
-        solve(task, model, request.limits, events, result.fix)
+        _solve(request, sandbox, task, model, result.fix, events, [kept.patch])

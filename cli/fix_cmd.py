@@ -28,6 +28,15 @@ from .common import (
 )
 from .output import ProgressLog, stderr
 
+#: Models with at least this many tokens of context explore by default.
+EXPLORE_FROM_TOKENS = 32_000
+
+
+def explores(llm: Model, asked: bool | None) -> bool:
+    """``--explore``/``--no-explore``, else whether the model's window is large enough for
+    command outputs on top of the code."""
+    return asked if asked is not None else llm.window() >= EXPLORE_FROM_TOKENS
+
 
 @env_options(rebuild=True)
 def fix(
@@ -45,6 +54,9 @@ def fix(
     max_cost: o.MaxCost = None,
     max_attempts: o.MaxAttempts = None,
     timeout: o.Timeout = 1800,
+    explore: o.Explore = None,
+    max_steps: o.MaxSteps = 10,
+    step_timeout: o.StepTimeout = 60,
     apply: o.Apply = False,
     commit: o.Commit = False,
     allow_path: o.AllowPath = None,
@@ -122,13 +134,14 @@ def fix(
             repo,
             the_issue,
             lambda: llm,
-            Limits(chosen.max_attempts, timeout),
+            Limits(chosen.max_attempts, timeout, max_steps if explores(llm, explore) else 0),
             Checks(targets=targets(test, tests_alias)),
             config=envopts.config,
             overrides=envopts.overrides(),
             rebuild=envopts.rebuild,
             reproduce_first=not no_repro,
             allowed=tuple(allow_path or ()),
+            step_timeout_s=step_timeout,
         )
         try:
             result = runner.run(request, events)

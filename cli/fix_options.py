@@ -76,6 +76,28 @@ MaxAttempts = Annotated[
 Timeout = Annotated[
     int, typer.Option("--timeout", help="Wall-clock seconds.", rich_help_panel=LIMITS_PANEL)
 ]
+Explore = Annotated[
+    bool | None,
+    typer.Option(
+        "--explore/--no-explore",
+        help="Let the model run shell commands (grep, sed -n, one test) in a scratch sandbox "
+        "before it edits [default: on for models with 32k+ tokens of context].",
+        rich_help_panel=LIMITS_PANEL,
+        show_default=False,
+    ),
+]
+MaxSteps = Annotated[
+    int,
+    typer.Option("--max-steps", help="Exploration commands in all.", rich_help_panel=LIMITS_PANEL),
+]
+StepTimeout = Annotated[
+    int,
+    typer.Option(
+        "--step-timeout",
+        help="Seconds one exploration command may run.",
+        rich_help_panel=LIMITS_PANEL,
+    ),
+]
 Apply = Annotated[
     bool, typer.Option("--apply", help="Apply the verified patch to the working tree.")
 ]

@@ -11,6 +11,7 @@ from verifix.agent.events import (
     AttemptStarted,
     Checking,
     Event,
+    Explored,
     Judged,
     ProposalRefused,
     Step,
@@ -50,6 +51,15 @@ def line(event: Event) -> str | None:
         if event.accepted:
             return f"reproduction {event.number}: kept; it fails as it should ({event.reason})"
         return f"reproduction {event.number}: refused ({event.reason})"
+    if isinstance(event, Explored):
+        lines = event.command.strip().splitlines() or [""]
+        shown = lines[0] + (" ..." if len(lines) > 1 else "")
+        how = (
+            f"timed out after {event.seconds:.0f}s"
+            if event.timed_out
+            else f"exit {event.exit_code}"
+        )
+        return f"step {event.number}: $ {shown} ({how}, {event.seconds:.1f}s)"
     if isinstance(event, Stopped) and event.reason in _LIMITS and event.detail:
         return f"stopping: {event.detail}"
     return None
@@ -63,4 +73,6 @@ def phase(event: Event) -> str:
         return "model"
     if isinstance(event, Checking):
         return "tests"
+    if isinstance(event, Explored):
+        return "model"  # the next thing is the model reading the output
     return ""

@@ -200,10 +200,12 @@ class Container:
         *,
         env: dict[str, str] | None = None,
         workdir: str = "/repo",
+        user: str = "",
     ) -> ExecResult:
         """Run ``command`` with sh (a list: as is, no shell), killed inside the container
-        after ``timeout_s``; stdout and stderr come back interleaved, capped."""
-        return self._exec(command, timeout_s, env, workdir, split=False)[0]
+        after ``timeout_s``; stdout and stderr come back interleaved, capped. ``user``
+        (``uid:gid``) runs it unprivileged; the default is the image's (root)."""
+        return self._exec(command, timeout_s, env, workdir, split=False, user=user)[0]
 
     def run_split(
         self,
@@ -230,6 +232,7 @@ class Container:
         workdir: str,
         split: bool,
         stdout_cap: int = 0,
+        user: str = "",
     ) -> tuple[ExecResult, bytes]:
         """``timeout`` puts the command in its own process group and kills the group, so the
         whole tree dies, not only the client's view of it; anything that escaped the group
@@ -239,7 +242,13 @@ class Container:
         wrapped = ["timeout", "-k", str(_KILL_GRACE_S), str(timeout_s), *argv]
         started = time.monotonic()
         exec_id = api.exec_create(
-            self.id, wrapped, environment=env or {}, workdir=workdir, stdout=True, stderr=True
+            self.id,
+            wrapped,
+            environment=env or {},
+            workdir=workdir,
+            stdout=True,
+            stderr=True,
+            user=user,
         )["Id"]
         out = bytearray()
         capped = CappedBuffer()
@@ -257,7 +266,11 @@ class Container:
         exit_code = api.exec_inspect(exec_id)["ExitCode"]
         timed_out = exit_code in (124, 137) and duration >= timeout_s - 0.5
         if timed_out:
-            sweep = api.exec_create(self.id, ["sh", "-c", "kill -9 -1 2>/dev/null; true"])
+            # As the command's user: for an unprivileged one that kills only its own
+            # leftovers, not the container's main process (the container stays usable).
+            sweep = api.exec_create(
+                self.id, ["sh", "-c", "kill -9 -1 2>/dev/null; true"], user=user
+            )
             api.exec_start(sweep["Id"])
         return ExecResult(exit_code, capped.text(), timed_out, duration), bytes(out)
 

@@ -129,3 +129,30 @@ class MemorySandbox:
         )
         self.sessions.append(verifier)
         yield verifier
+
+
+@dataclass(frozen=True)
+class FakeResult:
+    command: str
+    exit_code: int
+    output: str
+    timed_out: bool = False
+    seconds: float = 0.01
+
+    def observation(self) -> str:
+        return f"$ {self.command}\n{self.output}\n[exit code {self.exit_code}]"
+
+
+@dataclass
+class FakeWorkspace:
+    """Answers commands from a table (unknown ones: exit 127); remembers what ran."""
+
+    answers: dict[str, str] = field(default_factory=dict)
+    step_timeout_s: int = 5
+    ran: list[str] = field(default_factory=list)
+
+    def run(self, command: str) -> FakeResult:
+        self.ran.append(command)
+        if command in self.answers:
+            return FakeResult(command, 0, self.answers[command])
+        return FakeResult(command, 127, f"sh: {command.split()[0]}: not found")

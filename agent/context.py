@@ -1,91 +1,36 @@
-"""What the model sees of the repo: its layout, the files that matter in full, and an
-outline (classes, functions, signatures) of the ones around them, within a budget.
+"""What the model sees of the repo in its first prompt, within a token budget.
 
-Files matter when the issue names them (by path, file name or module) or when a failing
-test's traceback passes through them. Localization is a plug point: ``build`` takes any
-``Localizer`` (``protocols``); ``Mentions`` is the one that ranks by those mentions.
+The budget (``budget_tokens``, a quarter of the model's window, see ``model``) is split:
+
+- **layout** (up to ``LAYOUT_SHARE``): the Python files, those in the ranked files' folders
+  first, cut with a count when the repository is large;
+- **files** (up to ``FILES_SHARE`` with what the layout left): the files the localizer ranks
+  first, in full; a file too large for what is left shows only its relevant functions and
+  classes (the localizer's ranked symbols), quoted exactly so the model can edit them;
+- **map** (the rest): tree-sitter outlines (classes, functions, signatures) of the next
+  ranked files and of the shown files' neighbours, so the model knows what surrounds them.
+
+Localization is a plug point: ``build`` takes any ``Localizer`` (``protocols``); the
+default is ``locate.Locator`` (BM25, named symbols, mentions, tracebacks, the repository
+map). A localizer with a ``locate`` method also gives the symbols used for large files.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import stat
-from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from verifix.sandbox.testrun import TestReport
 
 from .protocols import Localizer
+from .sources import read_source, source_files
 
 #: Rough characters per token for code, to turn a token budget into text.
 CHARS_PER_TOKEN = 3.5
-_LAYOUT_MAX_FILES = 300
+LAYOUT_SHARE = 0.10
+FILES_SHARE = 0.65
 _FULL_FILES_MAX = 6
-_TRACE_PATH = re.compile(r"([\w./-]+\.py)[:\"]")
-
-
-_SKIP = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist"}
-#: A file bigger than this is data, not code worth a prompt.
-_MAX_FILE_BYTES = 1_000_000
-
-
-def source_files(root: Path) -> list[str]:
-    """Repo-relative paths of Python files, skipping hidden and vendored folders. Symbolic
-    links are never followed, to folders or to files: a repo may commit one that points
-    out of the snapshot (``hostenv.py -> /proc/self/environ``)."""
-    out = []
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP and not d.startswith("."))
-        for name in sorted(names):
-            path = Path(folder, name)
-            if name.endswith(".py") and not path.is_symlink():
-                out.append(path.relative_to(root).as_posix())
-    return sorted(out)
-
-
-def read_source(root: Path, rel: str) -> str:
-    """A file's text, only if it is a regular file inside ``root`` reached through no
-    symbolic link (opened with O_NOFOLLOW, checked after opening); else ""."""
-    path = root / rel
-    real_root = root.resolve()
-    if path.resolve().parent != (real_root / rel).parent or real_root not in path.resolve().parents:
-        return ""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return ""
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_FILE_BYTES:
-            return ""
-        return handle.read(_MAX_FILE_BYTES).decode("utf-8", errors="replace")
-
-
-def rank_files(files: list[str], issue_text: str, failures: list[str]) -> list[str]:
-    """Files named by the issue or by failing tracebacks, most mentioned first."""
-    scores: Counter[str] = Counter()
-    for path in files:
-        module = path[:-3].replace("/", ".")
-        stem = Path(path).stem
-        for needle, weight in ((path, 5), (module, 4), (Path(path).name, 3)):
-            scores[path] += weight * issue_text.count(needle)
-        named = re.search(rf"\b{re.escape(stem)}\b", issue_text)
-        if named and stem not in ("__init__", "conftest"):
-            scores[path] += 1
-    for message in failures:
-        for mentioned in _TRACE_PATH.findall(message):
-            for path in files:
-                if mentioned.endswith(path):
-                    scores[path] += 3
-    return [p for p, score in scores.most_common() if score > 0]
-
-
-class Mentions:
-    """The default localizer: files the issue or a failing traceback mentions."""
-
-    def rank(self, root: Path, files: list[str], issue_text: str, failures: list[str]) -> list[str]:
-        return rank_files(files, issue_text, failures)
+_MAP_FILES_MAX = 40
 
 
 def outline(text: str) -> str:
@@ -116,6 +61,58 @@ def outline(text: str) -> str:
     return "\n".join(lines)
 
 
+def _ranked(
+    localizer: Localizer, root: Path, files: list[str], issue_text: str, failures: list[str]
+) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Ranked paths, each with the line ranges of its relevant symbols (when known)."""
+    locate = getattr(localizer, "locate", None)
+    if locate is None:
+        return [(path, []) for path in localizer.rank(root, files, issue_text, failures)]
+    ranking: Any = locate(root, issue_text, failures, files=files, symbols_for=_FULL_FILES_MAX)
+    return [(f.path, [(s.line, s.end) for s in f.symbols]) for f in ranking.files]
+
+
+def _layout(files: list[str], first: list[str], room: int) -> str:
+    """The file list within ``room`` characters: the ranked files' folders first."""
+    folders = {str(Path(p).parent) for p in first}
+    ordered = [p for p in files if str(Path(p).parent) in folders]
+    ordered += [p for p in files if str(Path(p).parent) not in folders]
+    head = "## Repository layout (Python files)\n"
+    shown: list[str] = []
+    used = len(head)
+    for path in ordered:
+        if used + len(path) + 1 + 40 > room and len(shown) < len(ordered) - 1:
+            break
+        shown.append(path)
+        used += len(path) + 1
+    listing = sorted(shown)
+    more = len(files) - len(listing)
+    return head + "\n".join(listing) + (f"\n... and {more} more" if more else "")
+
+
+def _excerpt(path: str, text: str, ranges: list[tuple[int, int]], room: int) -> str:
+    """The relevant functions and classes of a large file, quoted exactly, best first, as
+    many as fit in ``room`` characters; "" when none fits."""
+    lines = text.splitlines()
+    head = f"## {path} (the relevant parts; the file has {len(lines)} lines)\n```python\n"
+    tail = "```"
+    pieces: list[tuple[int, str]] = []
+    used = len(head) + len(tail)
+    taken: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if any(start <= b and end >= a for a, b in taken):
+            continue  # inside (or around) a part already shown
+        piece = f"# lines {start}-{end}\n" + "\n".join(lines[start - 1 : end]) + "\n"
+        if used + len(piece) > room:
+            continue
+        taken.append((start, end))
+        pieces.append((start, piece))
+        used += len(piece)
+    if not pieces:
+        return ""
+    return head + "".join(piece for _, piece in sorted(pieces)) + tail
+
+
 def build(
     root: Path,
     issue_text: str,
@@ -123,38 +120,42 @@ def build(
     budget_tokens: int,
     localizer: Localizer | None = None,
 ) -> str:
-    """The repo context for the first prompt, no longer than ``budget_tokens``: the
-    layout, the files ``localizer`` ranks first in full, outlines of their neighbours."""
+    """The repo context for the first prompt, no longer than ``budget_tokens``."""
+    if localizer is None:
+        from .locate import Locator  # bm25s and the index: only when a prompt is built
+
+        localizer = Locator()
     budget = int(budget_tokens * CHARS_PER_TOKEN)
     files = source_files(root)
     failures = [r.message for r in baseline.results.values() if r.failed]
-    ranked = (localizer or Mentions()).rank(root, files, issue_text, failures)
-    parts: list[str] = []
-
-    layout = files[:_LAYOUT_MAX_FILES]
-    more = f"\n... and {len(files) - len(layout)} more" if len(files) > len(layout) else ""
-    parts.append("## Repository layout (Python files)\n" + "\n".join(layout) + more)
+    ranked = _ranked(localizer, root, files, issue_text, failures)
+    top = [path for path, _ in ranked[:_FULL_FILES_MAX]]
+    parts = [_layout(files, top, int(budget * LAYOUT_SHARE))]
     used = len(parts[0])
 
-    shown: set[str] = set()
-    for path in ranked[:_FULL_FILES_MAX]:
+    shown: list[str] = []
+    files_room = int(budget * (LAYOUT_SHARE + FILES_SHARE))
+    for path, ranges in ranked[:_FULL_FILES_MAX]:
         text = read_source(root, path)
         if not text.strip():
             continue
         block = f"## {path}\n```python\n{text}\n```"
-        if used + len(block) > budget:
-            break
-        parts.append(block)
-        shown.add(path)
-        used += len(block)
-
-    folders = {Path(s).parent for s in shown}
-    neighbours = [p for p in files if p not in shown and Path(p).parent in folders]
-    for path in neighbours:
-        sketch = outline(read_source(root, path))
-        block = f"## {path} (outline)\n{sketch}"
-        if not sketch or used + len(block) > budget:
+        if used + len(block) > files_room:
+            block = _excerpt(path, text, ranges, files_room - used)
+        if not block:
             continue
         parts.append(block)
-        used += len(block)
+        shown.append(path)
+        used += len(block) + 2
+
+    folders = {Path(p).parent for p in shown}
+    nearby = [p for p in files if Path(p).parent in folders]
+    around = [p for p, _ in ranked[_FULL_FILES_MAX:_MAP_FILES_MAX]] + nearby
+    for path in dict.fromkeys(p for p in around if p not in shown):
+        sketch = outline(read_source(root, path))
+        block = f"## {path} (outline)\n{sketch}"
+        if not sketch or used + len(block) + 2 > budget:
+            continue
+        parts.append(block)
+        used += len(block) + 2
     return "\n\n".join(parts)

@@ -17,7 +17,7 @@ files with their score, the reasons they are there and their ranked symbols.
 The index (tokens, definitions, references, imports of each file) is cached per content:
 the key is the git blob sha of the file as read, so only changed files are parsed again. It
 lives in the user's cache folder (``VERIFIX_CACHE_DIR`` moves it), never in the repository.
-Files are read only through ``context.source_files`` and ``context.read_source``, which
+Files are read only through ``sources.source_files`` and ``sources.read_source``, which
 refuse symbolic links: a hostile repository cannot make us read the host's files.
 """
 
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from . import repomap, symbols, tokens
-from .context import read_source, source_files
+from .sources import read_source, source_files
 
 SCHEMA = "verifix.locate/1"
 #: Bump when what is cached per blob changes: old entries are then never read.

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verifix.agent import locate
-from verifix.agent.context import read_source, source_files
+from verifix.agent.sources import read_source, source_files
 
 
 def git_dir(mirror: Path) -> Path | None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from verifix.agent import github, locate
 from verifix.agent import issue as issues
-from verifix.agent.context import source_files
+from verifix.agent.sources import source_files
 from verifix.sandbox.errors import UsageError
 
 from . import exit_codes

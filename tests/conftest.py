@@ -111,6 +111,15 @@ def base_image(docker_client):
     return ref
 
 
+@pytest.fixture(scope="session", autouse=True)
+def index_cache(tmp_path_factory):
+    """The locator's index for every test (and every verifix it runs) in a folder of this
+    session's, never the user's cache; pytest removes it with its other temporary folders."""
+    os.environ["VERIFIX_CACHE_DIR"] = str(tmp_path_factory.mktemp("verifix-cache"))
+    yield
+    os.environ.pop("VERIFIX_CACHE_DIR", None)
+
+
 @pytest.fixture(autouse=True)
 def engine(request, monkeypatch):
     """A ``docker`` test gets the base image and ends with no container left behind; any

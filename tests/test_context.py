@@ -28,7 +28,7 @@ def _repo(tmp_path):
     return tmp_path
 
 
-def test_named_and_traceback_files_in_full_neighbours_as_outline(tmp_path):
+def test_named_and_traceback_files_are_shown_in_full(tmp_path):
     root = _repo(tmp_path)
     failure = TestResult("tests/test_cart.py::test_total", "failed", "tests/test_cart.py:2: assert")
     text = context.build(
@@ -40,10 +40,33 @@ def test_named_and_traceback_files_in_full_neighbours_as_outline(tmp_path):
 
     assert "## shop/pricing.py\n```python\ndef apply_discount(price, percent):" in text
     assert "## tests/test_cart.py\n```python" in text  # from the failing traceback
-    assert "## shop/cart.py (outline)\nclass Cart\n    def __init__(self, items: list)" in text
-    assert "\n    def total(self) -> float\n" in text
-    assert "docs/conf.py" in text.split("## shop")[0]  # in the layout, not shown in full
+    assert "docs/conf.py" in text.split("## shop")[0]  # in the layout
     assert "## docs/conf.py" not in text
+
+
+def test_what_does_not_fit_in_full_is_outlined(tmp_path):
+    root = _repo(tmp_path)
+    (root / "shop" / "pricing.py").write_text(
+        "def apply_discount(price, percent):\n    return price\n" + "# padding\n" * 120
+    )
+    text = context.build(root, "apply_discount in shop/pricing.py", _report(), budget_tokens=600)
+
+    assert "## shop/pricing.py\n```python\ndef apply_discount" in text
+    assert "## shop/cart.py (outline)\nclass Cart\n    def __init__(self, items: list)" in text
+    assert "\n    def total(self) -> float" in text
+
+
+def test_a_large_file_shows_its_relevant_function_quoted_exactly(tmp_path):
+    root = _repo(tmp_path)
+    filler = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(400))
+    body = "def apply_discount(price, percent):\n    return price * (1 - percent)\n"
+    (root / "shop" / "pricing.py").write_text(filler + body)
+    text = context.build(root, "apply_discount ignores percent", _report(), budget_tokens=1500)
+
+    assert "## shop/pricing.py (the relevant parts; the file has 1602 lines)" in text
+    assert "# lines 1601-1602\n" + body in text
+    assert "def helper_399" not in text
+    assert len(text) <= 1500 * context.CHARS_PER_TOKEN
 
 
 def test_the_budget_is_kept(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import verifix
-from verifix.agent import context, locate, symbols, tokens
+from verifix.agent import context, locate, sources, symbols, tokens
 from verifix.sandbox.container import ExecResult
 from verifix.sandbox.testrun import TestReport
 
@@ -128,7 +128,7 @@ def test_the_cache_parses_only_changed_files(shop, cache, monkeypatch):
         return real(path, text)
 
     monkeypatch.setattr(symbols, "parse", counting)
-    files = context.source_files(shop)
+    files = sources.source_files(shop)
     locate.Locator().locate(shop, "Cart total is wrong")
     assert sorted(parsed) == files
     parsed.clear()
@@ -163,7 +163,7 @@ def test_symbolic_links_out_of_the_repo_are_never_read(tmp_path, cache, monkeypa
     repo = locate.index(root, hostile, cache / "index")
     assert {e.path: bool(e.terms) for e in repo.entries} == {p: p == "app/core.py" for p in hostile}
     assert locate.Locator().rank(root, hostile, issue, []) == ["app/core.py"]
-    assert context.source_files(root) == ["app/core.py"]
+    assert sources.source_files(root) == ["app/core.py"]
     outside = [p for p in opened if p.startswith(("/etc", "/proc"))]
     assert outside == []
     blobs = (cache / "index" / "blobs.sqlite").read_bytes()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from conftest import git
-from verifix.agent import context, deliver, record
+from verifix.agent import context, deliver, record, sources
 from verifix.agent.issue import Issue
 from verifix.agent.model import Budget, Model, ModelConfig
 from verifix.agent.redact import MARK, redact
@@ -49,8 +49,8 @@ def test_context_reads_no_symbolic_link_out_of_the_snapshot(tmp_path, monkeypatc
     assert "pkg/calc.py" in text and "return a - b" in text
     assert KEY not in text and TOKEN not in text
     assert "hostenv" not in text and "secrets.py" not in text
-    assert context.read_source(repo, "pkg/hostenv.py") == ""
-    assert context.read_source(repo, "pkg/elsewhere/secrets.py") == ""
+    assert sources.read_source(repo, "pkg/hostenv.py") == ""
+    assert sources.read_source(repo, "pkg/elsewhere/secrets.py") == ""
 
 
 def test_secret_values_and_shapes_are_redacted():

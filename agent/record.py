@@ -54,6 +54,8 @@ def build(run: Run) -> dict[str, Any]:
         "steps": [asdict(step) for step in fix.steps],
         "messages": fix.messages,
     }
+    if run.localization:
+        record["localization"] = {"messages": run.localization}
     repro = run.reproduction
     if repro is not None:
         kept = repro.accepted

@@ -31,6 +31,7 @@ from .envadvice import ModelAdvisor
 from .events import Events, Step, steps
 from .explore import Workspace
 from .issue import Issue
+from .model_locate import ModelLocator
 from .protocols import ChatModel, Localizer, Verifier
 from .repair import RepairTask
 from .reproduce import ReproductionTask
@@ -82,6 +83,8 @@ class Request:
     #: The tree to test: the working tree by default; the hook passes a commit or the index.
     snapshot: Callable[[Path], AbstractContextManager[Snapshot]] = snapshot.of_worktree
     localizer: Localizer | None = None
+    #: Let the model choose among the locator's top files, on the run's budget.
+    locate_with_model: bool = False
     keep_record: bool = True
     #: Seconds one exploration command may run (``limits.max_steps`` says how many).
     step_timeout_s: int = 60
@@ -114,6 +117,8 @@ class Run:
     #: "skipped" (``skip_reason`` says why), "interrupted", "error: ...".
     ended: str = ""
     skip_reason: str = ""
+    #: What the model was asked and said when it chose the files (``--locate-with-model``).
+    localization: list[dict[str, str]] = field(default_factory=list)
     record: Path | None = None
 
     @property
@@ -370,6 +375,11 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
         issue = result.issue
         assert issue is not None
         tokens = model.context_budget()
+        localizer = request.localizer
+        if request.locate_with_model:
+            chooser = ModelLocator(model, issue, events=events)
+            result.localization = chooser.messages
+            localizer = chooser
         green = not named and not result.failing
         if not green or not request.reproduce_first:
             if green:
@@ -380,14 +390,14 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
                 tokens,
                 require_targets=not green,
                 allowed=request.allowed,
-                localizer=request.localizer,
+                localizer=localizer,
             )
             result.fix = Outcome(task.name)
             _solve(request, sandbox, task, model, result.fix, events, [])
             return
         events(Step("nothing fails on the base tree: reproducing the issue as a test"))
         result.reproduction = Outcome("reproduction")
-        repro_task = ReproductionTask(issue, session, tokens, request.localizer)
+        repro_task = ReproductionTask(issue, session, tokens, localizer)
         _solve(request, sandbox, repro_task, model, result.reproduction, events, [])
     kept = result.reproduction.accepted if result.reproduction else None
     if kept is None or not kept.patch:
@@ -401,7 +411,7 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
             tokens,
             extra_context=_REPRO_CONTEXT.format(patch=kept.patch),
             allowed=request.allowed,
-            localizer=request.localizer,
+            localizer=localizer,
         )
         result.fix = Outcome(task.name)
         _solve(request, sandbox, task, model, result.fix, events, [kept.patch])

@@ -51,6 +51,7 @@ def fix(
     price_in: o.PriceIn = None,
     price_out: o.PriceOut = None,
     accept_unknown_cost: o.AcceptUnknownCost = False,
+    locate_with_model: o.LocateWithModel = False,
     max_cost: o.MaxCost = None,
     max_attempts: o.MaxAttempts = None,
     timeout: o.Timeout = 1800,
@@ -142,6 +143,7 @@ def fix(
             reproduce_first=not no_repro,
             allowed=tuple(allow_path or ()),
             step_timeout_s=step_timeout,
+            locate_with_model=locate_with_model,
         )
         try:
             result = runner.run(request, events)

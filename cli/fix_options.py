@@ -61,6 +61,15 @@ AcceptUnknownCost = Annotated[
         rich_help_panel=MODEL_PANEL,
     ),
 ]
+LocateWithModel = Annotated[
+    bool,
+    typer.Option(
+        "--locate-with-model",
+        help="Let the model choose the files and functions among the locator's top 10 "
+        "(two calls, on the budget).",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
 MaxCost = Annotated[
     float | None,
     typer.Option(

@@ -94,7 +94,8 @@ def show(
         stdout.print(f"[bold green]verified patch (attempt {out['verified_attempt']}):[/]")
         stdout.out(out["patch"], end="", highlight=False)
     if prompts:
-        conversations = [("reproduction", (data.get("reproduction") or {}).get("messages", []))]
+        conversations = [("localization", (data.get("localization") or {}).get("messages", []))]
+        conversations.append(("reproduction", (data.get("reproduction") or {}).get("messages", [])))
         conversations.append(("fix", data["messages"]))
         for name, messages in conversations:
             for message in messages:

@@ -28,8 +28,38 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from verifix.agent import locate
+from verifix.agent import context, locate
 from verifix.agent.sources import read_source, source_files
+from verifix.sandbox.container import ExecResult
+from verifix.sandbox.testrun import TestReport
+
+#: Context budgets of the first prompt: an unknown (local) model's, and a 128k model's.
+BUDGETS = (4000, 30000)
+NO_FAILURES = TestReport({}, ExecResult(0, "", False, 0.0), "pytest")
+
+
+class Mentions:
+    """The ranking verifix used before the locator: files the issue names by path, file
+    name, dotted module or stem (kept here as the "before" of the first-prompt figures)."""
+
+    def rank(self, root: Path, files: list[str], issue_text: str, failures: list[str]) -> list[str]:
+        scores: dict[str, int] = {}
+        for path in files:
+            module, stem = path[:-3].replace("/", "."), Path(path).stem
+            score = 5 * issue_text.count(path) + 4 * issue_text.count(module)
+            score += 3 * issue_text.count(Path(path).name)
+            if stem not in ("__init__", "conftest") and re.search(
+                rf"\b{re.escape(stem)}\b", issue_text
+            ):
+                score += 1
+            if score:
+                scores[path] = score
+        return sorted(scores, key=lambda p: -scores[p])
+
+
+def shown(text: str, gold: list[str]) -> bool:
+    """Whether the first prompt's context shows a gold file's code (in full or its parts)."""
+    return any(f"## {g}\n```python" in text or f"## {g} (the relevant parts" in text for g in gold)
 
 
 def git_dir(mirror: Path) -> Path | None:
@@ -110,6 +140,10 @@ class Result:
     warm: float
     plain_seconds: float
     files: int
+    #: Budget -> whether a gold file's code is in the first prompt, with the locator and
+    #: with the mention ranking of before.
+    prompt_ours: dict[int, bool]
+    prompt_before: dict[int, bool]
 
     @staticmethod
     def rank_of(ranking: list[str], gold: list[str]) -> int | None:
@@ -142,9 +176,27 @@ def measure(row: dict, mirrors: Path, weights: locate.Weights) -> Result | str:
         started = time.monotonic()
         plain = PlainBM25().rank(root, files, text)
         plain_seconds = time.monotonic() - started
-    gold = gold_files(row["patch"])
+        gold = gold_files(row["patch"])
+        prompt_ours, prompt_before = {}, {}
+        for budget in BUDGETS:
+            prompt_ours[budget] = shown(
+                context.build(root, text, NO_FAILURES, budget, locator), gold
+            )
+            prompt_before[budget] = shown(
+                context.build(root, text, NO_FAILURES, budget, Mentions()), gold
+            )
     return Result(
-        row["instance_id"], row["repo"], gold, ours, plain, cold, warm, plain_seconds, len(files)
+        row["instance_id"],
+        row["repo"],
+        gold,
+        ours,
+        plain,
+        cold,
+        warm,
+        plain_seconds,
+        len(files),
+        prompt_ours,
+        prompt_before,
     )
 
 
@@ -202,6 +254,14 @@ def swebench(args: argparse.Namespace) -> int:
         f"{cold / plain_s:7.2f} {warm / plain_s:7.2f}"
     )
     print(f"warm query: max {max(r.warm for r in results):.2f} s")
+    print("\na gold file's code in the first prompt (issue text only):")
+    for budget in BUDGETS:
+        ours_in = sum(r.prompt_ours[budget] for r in results) / len(results)
+        before_in = sum(r.prompt_before[budget] for r in results) / len(results)
+        print(
+            f"  {budget:6} tokens of context: locator {ours_in:4.0%}, "
+            f"mentions (before) {before_in:4.0%}"
+        )
     return 0
 
 

@@ -30,14 +30,20 @@ def explore(tmp_path, replies, *extra: str):
 
 
 def test_the_model_greps_reads_then_edits_and_the_fix_is_verified(tmp_path):
-    replies = [command("grep -rn 'def add' ."), command("sed -n '1,3p' calc.py"), RIGHT]
+    replies = [
+        command("grep -rn 'def add' ."),
+        command("sed -n '1,3p' calc.py"),
+        command("python -m pytest -q tests/test_calc.py::test_add"),
+        RIGHT,
+    ]
     result, record, calls = explore(tmp_path, replies)
 
     assert result.code == 0, result.err
-    grep, read = record["steps"]
+    grep, read, one_test = record["steps"]
     assert "./calc.py:1:def add(a, b):" in grep["output"] and grep["exit_code"] == 0
     assert "return a - b" in read["output"]
-    assert calls == 3 and record["outcome"]["calls"] == 3  # every step is a charged call
+    assert "1 failed" in one_test["output"] and one_test["exit_code"] == 1
+    assert calls == 4 and record["outcome"]["calls"] == 4  # every step is a charged call
     assert len(record["attempts"]) == 1
 
 

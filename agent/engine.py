@@ -12,9 +12,10 @@ are other strategies over the same ``Engine.attempt``.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from verifix.sandbox.testrun import PASSING
 from verifix.sandbox.verdict import Verdict
@@ -23,6 +24,7 @@ from .budget import BudgetExhausted
 from .events import (
     AttemptStarted,
     Checking,
+    Event,
     Events,
     Explored,
     Judged,
@@ -80,6 +82,12 @@ class CostLimit(Stop):
     reason = "cost limit"
 
 
+class Cancelled(Stop):
+    """The strategy has what it needs (``--stop-at``): attempts not started are not made."""
+
+    reason = "stopped early"
+
+
 class Refused(Exception):
     """A reply that cannot become a proposal; the message is the model's feedback."""
 
@@ -92,6 +100,8 @@ class Attempt:
     number: int
     reply: str
     parent: str | None = None
+    #: Which of the candidates side by side wrote it (1 when there is one).
+    candidate: int = 1
     patch: str | None = None
     error: str | None = None  # why the reply or its proposal was refused
     verdict: Verdict | None = None
@@ -130,11 +140,26 @@ class Outcome:
     messages: Messages = field(default_factory=list)
     #: The exploration commands the model ran, in order.
     steps: list[Step] = field(default_factory=list)
+    #: With several candidates: each one's conversation (``messages`` holds the first's).
+    conversations: list[Messages] = field(default_factory=list)
+    #: The accepted attempt the selection kept (consensus, a judge); None: the first one.
+    chosen: Attempt | None = None
+    #: The vote among accepted patches (each distinct fix, its count, its attempts), and
+    #: the judge's reason when it chose.
+    votes: list[dict[str, Any]] = field(default_factory=list)
+    judged: str = ""
+    #: Tree search: each node's score (process reward), by attempt id.
+    scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def accepted(self) -> Attempt | None:
-        """The attempt the run keeps: the first that passed the task's criterion."""
+        """The attempt the run keeps: the one selection chose, else the first accepted."""
+        if self.chosen is not None:
+            return self.chosen
         return next((a for a in self.attempts if a.accepted), None)
+
+    def attempts_of(self, candidate: int) -> list[Attempt]:
+        return [a for a in self.attempts if a.candidate == candidate]
 
     def best(self) -> Attempt | None:
         """The accepted attempt, else the judged one whose patch came closest, else the
@@ -194,9 +219,26 @@ class Engine:
         self.events = events
         #: Where exploration commands run; None: the model may not run any.
         self.workspace = workspace
+        self._lock = threading.RLock()  # attempt numbers, the outcome, event order
+        self._cancelled = ""
         self.outcome = outcome if outcome is not None else Outcome(task.name)
         self.outcome.task = task.name
+        self._numbered = len(self.outcome.attempts)
         self.started = time.monotonic()
+
+    def cancel(self, why: str) -> None:
+        """Make no more attempts (those under way finish): a strategy has what it needs."""
+        self._cancelled = why
+
+    @property
+    def cancelled(self) -> str:
+        """Why the strategy cancelled the attempts not yet started ("" if it did not)."""
+        return self._cancelled
+
+    def publish(self, event: Event) -> None:
+        """Events from candidates in threads reach subscribers one at a time."""
+        with self._lock:
+            self.events(event)
 
     def run(self, strategy: Strategy) -> Outcome:
         """Search until a ``Stop``; the outcome says why. Attempts are in ``outcome`` as
@@ -207,21 +249,32 @@ class Engine:
         except Stop as stop:
             self.outcome.stopped = self.task.solved if isinstance(stop, Solved) else stop.reason
             self.outcome.detail = str(stop)
-        self.events(Stopped(self.task.name, self.outcome.stopped, self.outcome.detail))
+        self.publish(Stopped(self.task.name, self.outcome.stopped, self.outcome.detail))
         return self.outcome
 
-    def attempt(self, conversation: Messages, parent: Attempt | None = None) -> Attempt:
+    def attempt(
+        self,
+        conversation: Messages,
+        parent: Attempt | None = None,
+        sampling: dict[str, float | int] | None = None,
+        candidate: int = 1,
+    ) -> Attempt:
         """One attempt continuing ``conversation``: ask (running the commands the model asks
         for first, when it may explore), propose, judge. The replies and the feedback are
         appended to ``conversation``; raises ``Solved`` once it is accepted, and a limit's
-        ``Stop`` before asking when one is reached."""
-        number = len(self.outcome.attempts) + 1
-        if number > self.limits.max_attempts:
-            raise AttemptLimit()
+        ``Stop`` before asking when one is reached. ``sampling`` (temperature, seed) goes
+        to the model; strategies call this from several threads at once."""
+        with self._lock:
+            if self._cancelled:
+                raise Cancelled(self._cancelled)
+            number = self._numbered + 1
+            if number > self.limits.max_attempts:
+                raise AttemptLimit()
+            self._numbered = number
         self._check_time()
         budget = self.model.budget
         attempt_id = f"{self.task.name[0]}{number}"
-        self.events(
+        self.publish(
             AttemptStarted(
                 self.task.name,
                 attempt_id,
@@ -233,21 +286,26 @@ class Engine:
             )
         )
         started = time.monotonic()
-        reply, refusal = self._explore(conversation, self._ask(conversation), parent)
+        options = sampling or {}
+        reply, refusal = self._explore(
+            conversation, self._ask(conversation, options), parent, options
+        )
         attempt = Attempt(
             attempt_id,
             number,
             reply.text,
             parent=parent.id if parent else None,
+            candidate=candidate,
             cost=reply.cost,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
         )
-        self.outcome.attempts.append(attempt)
+        with self._lock:
+            self.outcome.attempts.append(attempt)
         conversation.append({"role": "assistant", "content": trim(reply.text, REPLY_KEPT_CHARS)})
         if refusal:
             attempt.error = refusal
-            self.events(ProposalRefused(self.task.name, attempt.id, number, refusal))
+            self.publish(ProposalRefused(self.task.name, attempt.id, number, refusal))
         else:
             self._propose_and_judge(attempt)
         attempt.seconds = time.monotonic() - started
@@ -260,20 +318,24 @@ class Engine:
         if time.monotonic() - self.started > self.limits.timeout_s:
             raise TimeLimit()
 
-    def _ask(self, conversation: Messages) -> Completion:
+    def _ask(self, conversation: Messages, sampling: dict[str, float | int]) -> Completion:
         """One model call, charged to the budget; a budget that cannot cover it stops."""
         budget = self.model.budget
         try:
-            reply = self.model.complete(conversation)
+            reply = self.model.complete(conversation, **sampling)
         except BudgetExhausted as exc:
             raise CostLimit(str(exc)) from exc
-        self.events(
+        self.publish(
             Spend(budget.spent, budget.prompt_tokens + budget.completion_tokens, budget.calls)
         )
         return reply
 
     def _explore(
-        self, conversation: Messages, reply: Completion, parent: Attempt | None
+        self,
+        conversation: Messages,
+        reply: Completion,
+        parent: Attempt | None,
+        sampling: dict[str, float | int],
     ) -> tuple[Completion, str | None]:
         """Run the commands the model asks for, one per reply, until it sends something
         else; returns that reply, and why it is refused when it asks for one command too
@@ -285,7 +347,9 @@ class Engine:
                 return reply, str(exc)
             if command is None:
                 return reply, None
-            if len(self.outcome.steps) >= self.limits.max_steps:
+            with self._lock:
+                used = len(self.outcome.steps)
+            if used >= self.limits.max_steps:
                 return reply, (
                     f"all {self.limits.max_steps} commands are used: send the search/replace "
                     "blocks now"
@@ -301,8 +365,9 @@ class Engine:
                 round(result.seconds, 2),
                 reply.cost,
             )
-            self.outcome.steps.append(step)
-            self.events(
+            with self._lock:
+                self.outcome.steps.append(step)
+            self.publish(
                 Explored(
                     self.task.name,
                     step.id,
@@ -318,7 +383,7 @@ class Engine:
             )
             conversation.append({"role": "user", "content": step.output})
             self._check_time()
-            reply = self._ask(conversation)
+            reply = self._ask(conversation, sampling)
         return reply, None
 
     def _propose_and_judge(self, attempt: Attempt) -> None:
@@ -328,11 +393,11 @@ class Engine:
         except Refused as exc:
             attempt.error = str(exc)
         else:
-            self.events(Checking(name, attempt.id, attempt.number))
+            self.publish(Checking(name, attempt.id, attempt.number))
             self.task.judge(attempt)
         if attempt.verdict is not None:
             verdict = attempt.verdict
-            self.events(
+            self.publish(
                 Judged(
                     name,
                     attempt.id,
@@ -346,7 +411,7 @@ class Engine:
                 )
             )
         elif attempt.accepted:
-            self.events(
+            self.publish(
                 Judged(
                     name,
                     attempt.id,
@@ -360,7 +425,7 @@ class Engine:
                 )
             )
         else:
-            self.events(ProposalRefused(name, attempt.id, attempt.number, attempt.error or ""))
+            self.publish(ProposalRefused(name, attempt.id, attempt.number, attempt.error or ""))
 
 
 class Linear:

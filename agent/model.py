@@ -48,6 +48,10 @@ _MAX_DELAY_S = 120.0
 _MAX_WAITING_S = 300.0
 #: Assumed for models litellm does not know (most local models offer at least this).
 _DEFAULT_WINDOW = 16000
+#: Reply tokens reserved on top of the answer's for each reasoning effort: litellm gives a
+#: thinking budget of this size where the provider takes one (Anthropic), and providers
+#: that count reasoning inside ``max_tokens`` (OpenAI) get the room for it.
+REASONING_TOKENS = {"low": 2048, "medium": 4096, "high": 8192}
 _MAX_CONTEXT_TOKENS = 30000
 
 
@@ -65,6 +69,8 @@ class ModelConfig:
     price_out: float | None = None
     accept_unknown_cost: bool = False
     request_timeout_s: float = 300.0
+    #: ``low``, ``medium`` or ``high`` for models that reason (litellm's ``reasoning_effort``).
+    reasoning_effort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,25 +183,33 @@ class Model:
             return 0.0  # only with --accept-unknown-cost
         return prompt_tokens * self._prices[0] + completion_tokens * self._prices[1]
 
+    def max_tokens(self) -> int:
+        """Reply tokens a request may take: the answer's, plus the thinking a reasoning
+        effort allows (reasoning tokens are billed as output, so they are reserved too)."""
+        effort = self.config.reasoning_effort
+        return self.config.max_output_tokens + (REASONING_TOKENS[effort] if effort else 0)
+
     def worst_case(self, messages: list[dict[str, str]]) -> float:
         """The most one request with these messages may be charged."""
         bound = prompt_bound(self._count(messages))
-        return self._cost(bound, self.config.max_output_tokens)
+        return self._cost(bound, self.max_tokens())
 
-    def complete(self, messages: list[dict[str, str]]) -> Reply:
+    def complete(self, messages: list[dict[str, str]], **sampling: float | int) -> Reply:
         """One chat completion, retried when the provider says "later"; every request
-        sent reserves its worst case first and is charged at most that (see budget)."""
+        sent reserves its worst case first and is charged at most that (see budget).
+        ``sampling`` (``temperature``, ``seed``) is passed on; litellm drops what the
+        provider does not take."""
         messages = [{**m, "content": redact(m["content"])} for m in messages]
         counted = self._count(messages)
         bound = prompt_bound(counted)
-        max_tokens = self.config.max_output_tokens
+        max_tokens = self.max_tokens()
         worst = self._cost(bound, max_tokens)
         started = time.monotonic()
         waited = 0.0
         for attempt in range(_RETRIES + 1):
             self.budget.reserve(worst)
             try:
-                response = self._send(messages, max_tokens)
+                response = self._send(messages, max_tokens, sampling)
             except Exception as exc:
                 name = type(exc).__name__
                 self.budget.settle(worst, worst if name in _MAYBE_RAN else 0.0)
@@ -229,7 +243,9 @@ class Model:
     def _past_deadline(self, delay: float) -> bool:
         return self.deadline is not None and time.monotonic() + delay > self.deadline
 
-    def _send(self, messages: list[dict[str, str]], max_tokens: int) -> Any:
+    def _send(
+        self, messages: list[dict[str, str]], max_tokens: int, sampling: dict[str, float | int]
+    ) -> Any:
         """One request; litellm's own retries are off, so every request sent is seen here."""
         kwargs: dict[str, Any] = {
             "model": self.config.model,
@@ -238,7 +254,12 @@ class Model:
             "timeout": self.config.request_timeout_s,
             "num_retries": 0,
             "max_retries": 0,
+            **sampling,
         }
+        if self.config.reasoning_effort:
+            kwargs["reasoning_effort"] = self.config.reasoning_effort
+        if sampling or self.config.reasoning_effort:
+            kwargs["drop_params"] = True  # a provider without seed, temperature or effort
         if self.config.api_base:
             kwargs["api_base"] = self.config.api_base
             kwargs["api_key"] = os.environ.get("VERIFIX_API_KEY") or "none"

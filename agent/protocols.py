@@ -37,7 +37,10 @@ class ChatModel(Protocol):
         no server): a ``VerifixError`` saying what to do."""
         ...
 
-    def complete(self, messages: list[dict[str, str]]) -> Completion: ...
+    def complete(self, messages: list[dict[str, str]], **sampling: float | int) -> Completion:
+        """One reply; ``sampling`` (``temperature``, ``seed``) varies candidates, and a
+        provider that has no such parameter ignores it."""
+        ...
 
     def context_budget(self) -> int:
         """Tokens of repository context the first prompt may hold."""

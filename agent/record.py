@@ -54,6 +54,16 @@ def build(run: Run) -> dict[str, Any]:
         "steps": [asdict(step) for step in fix.steps],
         "messages": fix.messages,
     }
+    if fix.conversations:
+        record["conversations"] = fix.conversations
+    if fix.votes:
+        record["selection"] = {
+            "votes": fix.votes,
+            "chosen": fix.chosen.id if fix.chosen else None,
+            "judge": {"reason": fix.judged, "messages": run.judging} if run.judging else None,
+        }
+    if fix.scores:
+        record["tree"] = {"scores": fix.scores}
     if run.localization:
         record["localization"] = {"messages": run.localization}
     repro = run.reproduction
@@ -75,6 +85,7 @@ def _attempt(attempt: Attempt) -> dict[str, Any]:
         "number": attempt.number,
         "id": attempt.id,
         "parent": attempt.parent,
+        "candidate": attempt.candidate,
         "reply": attempt.reply,
         "patch": attempt.patch,
         "error": attempt.error,

@@ -99,6 +99,12 @@ def feedback(attempt: Attempt) -> str:
 def propose(reply: str, root: Path, allowed: tuple[str, ...] = ()) -> str:
     """Turn a reply into a patch of source files; raises ``Refused`` with what the model
     must hear (format, match, a refused path, a syntax error)."""
+    return edit(reply, root, allowed)[0]
+
+
+def edit(reply: str, root: Path, allowed: tuple[str, ...] = ()) -> tuple[str, dict[str, str]]:
+    """``propose``'s patch and the changed files' text after it (consensus compares
+    those)."""
     try:
         blocks = edits.parse(reply)
         refusals = paths.refused({b.path for b in blocks}, allowed)
@@ -125,7 +131,7 @@ def propose(reply: str, root: Path, allowed: tuple[str, ...] = ()) -> str:
                     ) from None
     except edits.EditError as exc:
         raise Refused(str(exc)) from None
-    return edits.unified_diff(before, after)
+    return edits.unified_diff(before, after), after
 
 
 class RepairTask:
@@ -155,6 +161,7 @@ class RepairTask:
         self.issue = issue
         #: How to run exploration commands, for the system prompt ("" when the model may not).
         self.exploring = exploring
+        self._after: dict[str, dict[str, str]] = {}
         self.verifier = verifier
         self.context_tokens = context_tokens
         self.require_targets = require_targets
@@ -177,7 +184,13 @@ class RepairTask:
         return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
 
     def propose(self, reply: str) -> str:
-        return propose(reply, self.verifier.root, self.allowed)
+        patch, after = edit(reply, self.verifier.root, self.allowed)
+        self._after[patch] = after
+        return patch
+
+    def files_after(self, attempt: Attempt) -> dict[str, str]:
+        """The files ``attempt``'s patch changed, as it leaves them."""
+        return self._after.get(attempt.patch or "", {})
 
     def judge(self, attempt: Attempt) -> None:
         attempt.verdict = verdict = self.verifier.check(attempt.patch)

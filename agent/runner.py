@@ -11,8 +11,8 @@ ends still writes its record (the money spent is accounted for).
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,17 +26,25 @@ from verifix.sandbox.testrun import TestReport
 from verifix.sandbox.verify import Checks, VerifySession
 
 from . import explore, record
+from .consensus import normal_form, tally
 from .engine import Attempt, Limits, Outcome, solve
 from .envadvice import ModelAdvisor
 from .events import Events, Step, steps
 from .explore import Workspace
 from .issue import Issue
+from .judge import Judge
 from .model_locate import ModelLocator
+from .parallel import Parallel
+from .pool import VerifierPool
 from .protocols import ChatModel, Localizer, Verifier
 from .repair import RepairTask
 from .reproduce import ReproductionTask
+from .tree import Tree
 
 FIX_SCHEMA = "verifix.fix/1"
+
+#: Distinct fixes a judge compares at most (the best-voted ones).
+_FINALISTS = 4
 
 _REPRO_CONTEXT = "## The reproduction test (already added; do not edit it)\n```diff\n{patch}```"
 
@@ -85,6 +93,14 @@ class Request:
     localizer: Localizer | None = None
     #: Let the model choose among the locator's top files, on the run's budget.
     locate_with_model: bool = False
+    #: How attempts are searched: "linear" (one conversation), "parallel" (``candidates``
+    #: side by side) or "tree" (best-first by the process reward).
+    strategy: str = "linear"
+    candidates: int = 1
+    #: Stop once this many accepted patches are the same fix.
+    stop_at: int | None = None
+    #: The model that compares distinct verified patches; None: the vote decides.
+    judge: Callable[[], ChatModel] | None = None
     keep_record: bool = True
     #: Seconds one exploration command may run (``limits.max_steps`` says how many).
     step_timeout_s: int = 60
@@ -119,6 +135,8 @@ class Run:
     skip_reason: str = ""
     #: What the model was asked and said when it chose the files (``--locate-with-model``).
     localization: list[dict[str, str]] = field(default_factory=list)
+    #: The judge's conversation, when it was asked.
+    judging: list[dict[str, str]] = field(default_factory=list)
     record: Path | None = None
 
     @property
@@ -193,6 +211,7 @@ class Run:
             "status": status,
             "reason": reason,
             "stopped": self.stopped,
+            "detail": self.fix.detail if self.fix else "",
             "patch": self.patch,
             "explanation": winner.explanation() if winner else None,
             "verified_attempt": winner.number if winner else None,
@@ -202,6 +221,7 @@ class Run:
                     "number": a.number,
                     "id": a.id,
                     "parent": a.parent,
+                    "candidate": a.candidate,
                     "status": a.verdict.status.value if a.verdict else None,
                     "reason": a.verdict.reason if a.verdict else a.error,
                     "accepted": a.accepted,
@@ -213,6 +233,7 @@ class Run:
                 for a in (self.fix.attempts if self.fix else [])
             ],
             "verdict": chosen.verdict.to_json() if chosen and chosen.verdict else None,
+            "votes": self.fix.votes if self.fix else [],
             "reproduction": (
                 {
                     "stopped": repro.stopped,
@@ -235,6 +256,19 @@ def _why(attempt: Attempt | None) -> str:
     if attempt is None:
         return ""
     return attempt.error or (attempt.verdict.reason if attempt.verdict else "")
+
+
+STRATEGIES = ("linear", "parallel", "tree")
+
+
+def check_search(strategy: str, candidates: int, stop_at: int | None) -> None:
+    """The search options make sense together, or a one-line usage error."""
+    if strategy not in STRATEGIES:
+        raise UsageError(f"--strategy {strategy}: choose {', '.join(STRATEGIES)}")
+    if candidates < 1 or (stop_at is not None and not 2 <= stop_at <= candidates):
+        raise UsageError("--candidates must be at least 1, and --stop-at between 2 and it")
+    if strategy == "tree" and candidates > 1:
+        raise UsageError("--strategy tree searches one tree: drop --candidates")
 
 
 def issue_from_failures(label: str, baseline: TestReport) -> Issue:
@@ -330,16 +364,104 @@ def _solve(
     outcome: Outcome,
     events: Events,
     base_patches: list[str],
+    strategy: str = "linear",
 ) -> None:
-    """The engine on ``task``; with exploration on, the model may first run commands in a
-    scratch container of the same environment (its own, never the judging one)."""
-    if request.limits.max_steps <= 0:
-        solve(task, model, request.limits, events, outcome)
+    """The engine on ``task`` with ``strategy``; with exploration on, the model may first
+    run commands in a scratch container of the same environment (never a judging one)."""
+    with ExitStack() as stack:
+        workspace = None
+        if request.limits.max_steps > 0:
+            events(Step("starting a scratch container for the model's commands (no network)"))
+            workspace = stack.enter_context(sandbox.workspace(base_patches, request.step_timeout_s))
+            task.exploring = explore.help_text(workspace, request.limits.max_steps)
+        limits, plan = request.limits, None
+        if strategy == "parallel":
+            n = request.candidates
+            limits = replace(limits, max_attempts=limits.max_attempts * n)
+            plan = Parallel(
+                task.opening(), n, request.limits.max_attempts, request.stop_at, _fix_key(task)
+            )
+            outcome.conversations = plan.conversations
+            outcome.messages = plan.conversations[0]
+        elif strategy == "tree":
+            plan = Tree(task.opening())
+            outcome.messages = list(plan.opening)
+        solve(task, model, limits, events, outcome, plan, workspace)
+        if isinstance(plan, Tree):
+            outcome.scores = plan.scores
+
+
+def _fix_key(task: RepairTask | ReproductionTask) -> Callable[[Attempt], str] | None:
+    """What makes two accepted patches the same fix (``consensus``), for ``--stop-at``."""
+    if not isinstance(task, RepairTask):
+        return None
+    return lambda attempt: normal_form(task.files_after(attempt))
+
+
+def _repair(
+    request: Request,
+    sandbox: Sandbox,
+    session: Verifier,
+    checks: Checks,
+    result: Run,
+    model: ChatModel,
+    events: Events,
+    **options: Any,
+) -> None:
+    """The repair task on ``session`` (and, for candidates, sessions beside it), then the
+    choice among accepted patches: the vote, and a judge where it is configured."""
+    strategy = request.strategy
+    if strategy == "linear" and request.candidates > 1:
+        strategy = "parallel"
+    issue = result.issue
+    assert issue is not None
+    with ExitStack() as stack:
+        verifier: Verifier = session
+        if strategy == "parallel" and request.candidates > 1:
+            events(Step(f"starting {request.candidates - 1} more test containers"))
+            more = [
+                stack.enter_context(sandbox.session(checks)) for _ in range(request.candidates - 1)
+            ]
+            verifier = VerifierPool([session, *more])
+        task = RepairTask(
+            issue, verifier, model.context_budget(), allowed=request.allowed, **options
+        )
+        result.fix = Outcome(task.name)
+        _solve(request, sandbox, task, model, result.fix, events, checks.base_patches, strategy)
+        _select(request, task, result, events)
+
+
+def _select(request: Request, task: RepairTask, result: Run, events: Events) -> None:
+    """With several accepted patches: group them into fixes (``consensus``), the most
+    votes first; a judge, when configured, picks among distinct fixes."""
+    outcome = result.fix
+    assert outcome is not None
+    accepted = [a for a in outcome.attempts if a.accepted]
+    if len(accepted) < 2:
         return
-    events(Step("starting a scratch container for the model's commands (no network)", "tests"))
-    with sandbox.workspace(base_patches, request.step_timeout_s) as workspace:
-        task.exploring = explore.help_text(workspace, request.limits.max_steps)
-        solve(task, model, request.limits, events, outcome, workspace=workspace)
+    votes = tally(accepted, task.files_after)
+    outcome.votes = [
+        {"fix": v.key, "count": v.count, "attempts": [a.id for a in v.attempts]} for v in votes
+    ]
+    outcome.chosen = votes[0].smallest
+    if len(votes) > 1 and request.judge is not None and result.issue is not None:
+        judge = Judge(request.judge())
+        finalists = votes[:_FINALISTS]
+        choice = judge.pick(
+            result.issue, [v.smallest for v in finalists], [v.count for v in finalists]
+        )
+        result.judging = judge.messages
+        if choice is not None:
+            outcome.chosen = choice.attempt
+            outcome.judged = choice.reason
+    assert outcome.chosen is not None
+    events(Step(f"chosen: attempt {outcome.chosen.number} ({_vote_line(outcome)})"))
+
+
+def _vote_line(outcome: Outcome) -> str:
+    counts = ", ".join(str(v["count"]) for v in outcome.votes)
+    why = f"; the judge: {outcome.judged}" if outcome.judged else ""
+    return f"votes {counts}{why}"
 
 
 def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: str) -> None:
@@ -374,7 +496,7 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
             return
         issue = result.issue
         assert issue is not None
-        tokens = model.context_budget()
+        tokens = model.context_budget()  # the reproduction's; a repair asks again
         localizer = request.localizer
         if request.locate_with_model:
             chooser = ModelLocator(model, issue, events=events)
@@ -384,16 +506,17 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
         if not green or not request.reproduce_first:
             if green:
                 events(Step("nothing fails and --no-repro: accepting a patch that breaks nothing"))
-            task = RepairTask(
-                issue,
+            _repair(
+                request,
+                sandbox,
                 session,
-                tokens,
+                request.checks,
+                result,
+                model,
+                events,
                 require_targets=not green,
-                allowed=request.allowed,
                 localizer=localizer,
             )
-            result.fix = Outcome(task.name)
-            _solve(request, sandbox, task, model, result.fix, events, [])
             return
         events(Step("nothing fails on the base tree: reproducing the issue as a test"))
         result.reproduction = Outcome("reproduction")
@@ -405,13 +528,14 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
     # The kept test is part of the base tree now, and its failing tests are the targets.
     checks = Checks(targets=kept.tests, base_patches=[kept.patch])
     with sandbox.session(checks) as session:
-        task = RepairTask(
-            issue,
+        _repair(
+            request,
+            sandbox,
             session,
-            tokens,
+            checks,
+            result,
+            model,
+            events,
             extra_context=_REPRO_CONTEXT.format(patch=kept.patch),
-            allowed=request.allowed,
             localizer=localizer,
         )
-        result.fix = Outcome(task.name)
-        _solve(request, sandbox, task, model, result.fix, events, [kept.patch])

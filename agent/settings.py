@@ -237,6 +237,15 @@ def resolve(
     return Resolved(config, float(max_cost.value), int(max_attempts.value), sources)
 
 
+EFFORTS = ("low", "medium", "high")
+
+
+def check_effort(effort: str | None) -> None:
+    """``--reasoning-effort`` is one litellm knows, or a one-line usage error."""
+    if effort is not None and effort not in EFFORTS:
+        raise UsageError(f"--reasoning-effort {effort}: choose {', '.join(EFFORTS)}")
+
+
 def for_repo(repo: Path | None, flags: Flags) -> Resolved:
     """A run's model and limits: the user's settings, and the repository's where it may set
     them (``repo`` None: a repository verifix has not checked out yet, so none)."""

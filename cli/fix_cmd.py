@@ -4,6 +4,7 @@ the work is ``agent.runner.run``, what happens around it for GitHub is ``agent.d
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from verifix.agent.model import Budget, Model
 from verifix.sandbox.errors import UsageError, VerifixError
 from verifix.sandbox.verify import Checks
 
-from . import exit_codes, run_report
+from . import exit_codes, model_flags, run_report
 from . import fix_options as o
 from .common import (
     NO_ENV_OPTIONS,
@@ -27,15 +28,6 @@ from .common import (
     targets,
 )
 from .output import ProgressLog, stderr
-
-#: Models with at least this many tokens of context explore by default.
-EXPLORE_FROM_TOKENS = 32_000
-
-
-def explores(llm: Model, asked: bool | None) -> bool:
-    """``--explore``/``--no-explore``, else whether the model's window is large enough for
-    command outputs on top of the code."""
-    return asked if asked is not None else llm.window() >= EXPLORE_FROM_TOKENS
 
 
 @env_options(rebuild=True)
@@ -52,12 +44,17 @@ def fix(
     price_out: o.PriceOut = None,
     accept_unknown_cost: o.AcceptUnknownCost = False,
     locate_with_model: o.LocateWithModel = False,
+    reasoning_effort: o.ReasoningEffort = None,
     max_cost: o.MaxCost = None,
     max_attempts: o.MaxAttempts = None,
     timeout: o.Timeout = 1800,
     explore: o.Explore = None,
     max_steps: o.MaxSteps = 10,
     step_timeout: o.StepTimeout = 60,
+    candidates: o.Candidates = 1,
+    strategy: o.StrategyName = "linear",
+    stop_at: o.StopAt = None,
+    judge: o.JudgeModel = None,
     apply: o.Apply = False,
     commit: o.Commit = False,
     allow_path: o.AllowPath = None,
@@ -105,13 +102,16 @@ def fix(
         the_issue = (
             issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
         )
+    runner.check_search(strategy, candidates, stop_at)
+    settings.check_effort(reasoning_effort)
     flags = settings.Flags(
         model, api_base, price_in, price_out, accept_unknown_cost, max_cost, max_attempts
     )
     # Everything the model needs is checked before any container starts.
     trusted = source is None or github.origin_matches(repo, source.ref)
     chosen = settings.for_repo(repo if trusted else None, flags)
-    llm = Model(chosen.config, Budget(chosen.max_cost), deadline=time.monotonic() + timeout)
+    config = replace(chosen.config, reasoning_effort=reasoning_effort)
+    llm = Model(config, Budget(chosen.max_cost), deadline=time.monotonic() + timeout)
     llm.preflight()  # a missing key or a closed port: before any clone or container
     if source is not None and (pr or comment):
         skip = source.skip_reason()
@@ -135,7 +135,9 @@ def fix(
             repo,
             the_issue,
             lambda: llm,
-            Limits(chosen.max_attempts, timeout, max_steps if explores(llm, explore) else 0),
+            Limits(
+                chosen.max_attempts, timeout, max_steps if model_flags.explores(llm, explore) else 0
+            ),
             Checks(targets=targets(test, tests_alias)),
             config=envopts.config,
             overrides=envopts.overrides(),
@@ -144,6 +146,10 @@ def fix(
             allowed=tuple(allow_path or ()),
             step_timeout_s=step_timeout,
             locate_with_model=locate_with_model,
+            strategy=strategy,
+            candidates=candidates,
+            stop_at=stop_at,
+            judge=model_flags.judge_for(judge, llm, chosen.max_cost),
         )
         try:
             result = runner.run(request, events)

@@ -107,6 +107,49 @@ StepTimeout = Annotated[
         rich_help_panel=LIMITS_PANEL,
     ),
 ]
+SEARCH_PANEL = "Search (test-time compute)"
+Candidates = Annotated[
+    int,
+    typer.Option(
+        "--candidates",
+        help="Independent conversations side by side, each with --max-attempts.",
+        rich_help_panel=SEARCH_PANEL,
+    ),
+]
+StrategyName = Annotated[
+    str,
+    typer.Option(
+        "--strategy",
+        help="linear (one conversation), parallel (--candidates) or tree (best-first by "
+        "the tests' process reward; --max-attempts nodes in all).",
+        rich_help_panel=SEARCH_PANEL,
+    ),
+]
+StopAt = Annotated[
+    int | None,
+    typer.Option(
+        "--stop-at",
+        help="Stop once this many candidates agree on one fix.",
+        rich_help_panel=SEARCH_PANEL,
+    ),
+]
+JudgeModel = Annotated[
+    str | None,
+    typer.Option(
+        "--judge",
+        help="A model that picks among distinct verified fixes ('same': the repair model); "
+        "without one the largest vote wins, then the smallest patch.",
+        rich_help_panel=SEARCH_PANEL,
+    ),
+]
+ReasoningEffort = Annotated[
+    str | None,
+    typer.Option(
+        "--reasoning-effort",
+        help="low, medium or high, for models that reason (charged as output).",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
 Apply = Annotated[
     bool, typer.Option("--apply", help="Apply the verified patch to the working tree.")
 ]

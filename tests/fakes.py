@@ -7,6 +7,7 @@ the end-to-end tests prove the real ``Model`` and ``VerifySession`` against the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class ScriptedChat:
     budget: Budget = field(default_factory=lambda: Budget(1.0))
     cost: float = 0.01
     seen: list[list[dict[str, str]]] = field(default_factory=list)
+    sampled: list[dict[str, float | int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def preflight(self) -> None:
         """Nothing to check: no network."""
@@ -46,10 +49,13 @@ class ScriptedChat:
     def worst_case(self, messages: list[dict[str, str]]) -> float:
         return self.cost
 
-    def complete(self, messages: list[dict[str, str]]) -> FakeReply:
+    def complete(self, messages: list[dict[str, str]], **sampling: float | int) -> FakeReply:
         self.budget.reserve(self.cost)
-        self.seen.append([dict(m) for m in messages])
-        text = self.replies.pop(0) if self.replies else "I have nothing more."
+        with self.lock:
+            self.seen.append([dict(m) for m in messages])
+            self.sampled.append(dict(sampling))
+        with self.lock:
+            text = self.replies.pop(0) if self.replies else "I have nothing more."
         self.budget.settle(self.cost, self.cost, 10, 5)
         return FakeReply(text, cost=self.cost)
 

@@ -12,7 +12,14 @@ import threading
 import pytest
 from verifix.agent import settings
 from verifix.agent.budget import charged_tokens, prompt_bound
-from verifix.agent.model import Budget, BudgetExhausted, Model, ModelConfig, ModelError
+from verifix.agent.model import (
+    REASONING_TOKENS,
+    Budget,
+    BudgetExhausted,
+    Model,
+    ModelConfig,
+    ModelError,
+)
 from verifix.cli.example.scripted_model import ScriptedModel
 from verifix.sandbox.errors import UsageError
 
@@ -200,3 +207,25 @@ def test_the_user_config_file_is_read_and_typos_name_the_nearest_key(tmp_path, m
     path.write_text("[model]\nmax_cots = 2.5\n")
     with pytest.raises(UsageError, match="did you mean 'max_cost'"):
         settings.resolve(settings.Flags(), {}, known)
+
+
+def test_a_reasoning_effort_is_sent_and_its_thinking_reserved_as_output():
+    with ScriptedModel(["thought it through", "again"]) as server:
+        plain = model(server, 1.0)
+        thinking = model(server, 1.0, reasoning_effort="high")
+        extra = thinking.worst_case(MESSAGES) - plain.worst_case(MESSAGES)
+        thinking.complete(MESSAGES)
+        plain.complete(MESSAGES)
+
+    assert extra == pytest.approx(REASONING_TOKENS["high"] * 2.0 / 1e6)
+    sent_thinking, sent_plain = server.requests
+    assert sent_thinking["reasoning_effort"] == "high"
+    assert sent_thinking["max_tokens"] == 1000 + REASONING_TOKENS["high"]
+    assert "reasoning_effort" not in sent_plain and sent_plain["max_tokens"] == 1000
+
+
+def test_candidate_sampling_reaches_the_provider():
+    with ScriptedModel(["one"]) as server:
+        model(server, 1.0).complete(MESSAGES, temperature=0.7, seed=3)
+
+    assert server.requests[0]["temperature"] == 0.7 and server.requests[0]["seed"] == 3

@@ -1,0 +1,99 @@
+"""``--candidates N``: N independent conversations at once, each checked by the tests.
+
+Model calls are I/O-bound, so each candidate runs in a thread; each judges its patches in
+its own container (the verifier pool of ``runner``), all sharing one environment and one
+baseline run. Candidates differ by sampling: the first at the provider's default, the
+others at rising temperatures, each with its own seed (dropped by providers without one).
+The budget is one locked ``Budget`` for all of them: a candidate whose next call it cannot
+cover stops, the others go on. With ``stop_at``, the search ends once that many accepted
+patches are the same fix (``consensus``); calls already in flight finish and are charged.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from .engine import (
+    Attempt,
+    AttemptLimit,
+    CostLimit,
+    Engine,
+    Messages,
+    Solved,
+    Stop,
+    TimeLimit,
+)
+
+#: The sampling of candidate i (i >= 1; candidate 0 keeps the provider's default).
+TEMPERATURES = (0.7, 1.0, 0.4, 0.85, 1.1, 0.55)
+
+
+def sampling(index: int) -> dict[str, float | int]:
+    """How candidate ``index`` samples: varied, so candidates do not all say the same."""
+    if index == 0:
+        return {"seed": 0}
+    return {"temperature": TEMPERATURES[(index - 1) % len(TEMPERATURES)], "seed": index}
+
+
+class Parallel:
+    """``n`` candidates side by side, each with at most ``per_candidate`` attempts."""
+
+    def __init__(
+        self,
+        opening: Messages,
+        n: int,
+        per_candidate: int,
+        stop_at: int | None = None,
+        same_fix: Callable[[Attempt], str] | None = None,
+    ) -> None:
+        self.opening = opening
+        self.n = n
+        self.per_candidate = per_candidate
+        self.stop_at = stop_at
+        #: The normal form of an accepted attempt's patch (``consensus``), for ``stop_at``.
+        self.same_fix = same_fix
+        #: Each candidate's conversation and why it ended, for the record.
+        self.conversations: list[Messages] = [copy.deepcopy(opening) for _ in range(n)]
+        self.ended: list[str] = [""] * n
+        self._lock = threading.Lock()
+        self._agree: dict[str, int] = {}
+
+    def search(self, engine: Engine) -> None:
+        with ThreadPoolExecutor(self.n, thread_name_prefix="verifix-candidate") as pool:
+            list(pool.map(lambda i: self._candidate(engine, i), range(self.n)))
+        if any(a.accepted for a in engine.outcome.attempts):
+            if engine.cancelled:
+                unmade = self.n * self.per_candidate - len(engine.outcome.attempts)
+                raise Solved(f"{engine.cancelled}: {unmade} attempts not made")
+            raise Solved()
+        if all(reason == CostLimit.reason for reason in self.ended):
+            raise CostLimit("no candidate could afford another call")
+        if TimeLimit.reason in self.ended:
+            raise TimeLimit()
+        raise AttemptLimit()
+
+    def _candidate(self, engine: Engine, index: int) -> None:
+        conversation, parent = self.conversations[index], None
+        options = sampling(index)
+        try:
+            for _ in range(self.per_candidate):
+                parent = engine.attempt(conversation, parent, options, candidate=index + 1)
+            self.ended[index] = AttemptLimit.reason
+        except Solved:
+            self.ended[index] = "accepted"
+            self._count(engine, engine.outcome.attempts_of(index + 1)[-1])
+        except Stop as stop:
+            self.ended[index] = stop.reason
+
+    def _count(self, engine: Engine, accepted: Attempt) -> None:
+        """One more vote for ``accepted``'s fix; enough of them stop every candidate."""
+        if self.stop_at is None or self.same_fix is None:
+            return
+        key = self.same_fix(accepted)
+        with self._lock:
+            self._agree[key] = self._agree.get(key, 0) + 1
+            if self._agree[key] >= self.stop_at:
+                engine.cancel(f"{self.stop_at} candidates agree")

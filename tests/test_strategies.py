@@ -1,0 +1,116 @@
+"""Strategies on the engine with fakes: candidates side by side, the vote, --stop-at, the
+judge, the budget across candidates, and best-first tree search. A scripted model and
+in-memory verifiers judged by the real verdict rules; no engine, milliseconds."""
+
+from __future__ import annotations
+
+import json
+
+from fakes import MemorySandbox, ScriptedChat
+from test_engine import RIGHT, WRONG, always, block
+from verifix.agent import events as ev
+from verifix.agent.budget import Budget
+from verifix.agent.engine import Limits
+from verifix.agent.issue import Issue
+from verifix.agent.runner import Request, run
+
+ISSUE = Issue("add() subtracts", "calc.add(2, 3) returns -1")
+ADD = "tests/test_calc.py::test_add"
+SAME_AS_RIGHT = block("calc.py", "    return a - b\n", "    return (a + b)  # fixed\n", "Same.")
+OTHER_FIX = block("calc.py", "    return a - b\n", "    return sum((a, b))\n", "Sum them.")
+
+
+def adds(patch: str) -> bool:
+    return any(s in patch for s in ("+    return a + b", "+    return (a + b)", "sum((a, b))"))
+
+
+def fix(make_repo, replies, *, model=None, judge=None, tests=None, **options):
+    repo = make_repo()
+    model = model or ScriptedChat(list(replies))
+    sandbox = MemorySandbox(tests or {ADD: adds, "tests/test_calc.py::test_ok": always})
+    request = Request(
+        repo,
+        ISSUE,
+        lambda: model,
+        options.pop("limits", Limits(1, 60)),
+        sandbox=sandbox,
+        judge=judge,
+        **options,
+    )
+    return run(request, ev.ignore), model, sandbox
+
+
+def test_three_candidates_where_one_fixes_it_are_verified_with_one_attempt_each(make_repo):
+    result, model, sandbox = fix(make_repo, [WRONG, RIGHT, WRONG], candidates=3)
+
+    assert result.status()[0] == "VERIFIED"
+    assert sorted(a.candidate for a in result.fix.attempts) == [1, 2, 3]
+    assert model.budget.calls == 3
+    assert len(sandbox.sessions) == 3  # one container each
+    assert len({json.dumps(s, sort_keys=True) for s in model.sampled}) == 3  # varied sampling
+
+
+def test_the_same_fix_written_twice_outvotes_another(make_repo):
+    result, _, _ = fix(make_repo, [OTHER_FIX, RIGHT, SAME_AS_RIGHT], candidates=3)
+
+    votes = result.fix.votes
+    assert [v["count"] for v in votes] == [2, 1]
+    assert "sum((a, b))" not in result.patch
+    saved = json.loads(result.record.read_text())
+    assert saved["selection"]["votes"][0]["count"] == 2
+
+
+def test_stop_at_ends_the_search_once_enough_candidates_agree(make_repo):
+    replies = [RIGHT, SAME_AS_RIGHT, WRONG] + [WRONG] * 9
+    result, model, _ = fix(make_repo, replies, candidates=3, stop_at=2, limits=Limits(4, 60))
+
+    assert result.fix.stopped == "verified"
+    assert "2 candidates agree" in result.fix.detail and "attempts not made" in result.fix.detail
+    assert len(result.fix.attempts) < 12 and model.budget.calls == len(result.fix.attempts)
+
+
+def test_the_judge_is_asked_only_when_tests_cannot_tell(make_repo):
+    judge = ScriptedChat(["The second one is simpler.\n\n```choice\n2\n```\n"])
+    result, _, _ = fix(make_repo, [OTHER_FIX, RIGHT], candidates=2, judge=lambda: judge)
+
+    assert judge.budget.calls == 1
+    finalists = [v["attempts"][0] for v in result.fix.votes]
+    assert result.fix.chosen.id == finalists[1]
+    assert result.fix.judged == "The second one is simpler."
+    saved = json.loads(result.record.read_text())
+    assert saved["selection"]["judge"]["reason"] == "The second one is simpler."
+
+
+def test_no_judge_is_asked_when_every_candidate_wrote_the_same_fix(make_repo):
+    judge = ScriptedChat(["```choice\n1\n```"])
+    result, _, _ = fix(make_repo, [RIGHT, SAME_AS_RIGHT], candidates=2, judge=lambda: judge)
+
+    assert judge.budget.calls == 0 and len(result.fix.votes) == 1
+
+
+def test_the_budget_holds_across_candidates(make_repo):
+    model = ScriptedChat([WRONG] * 20, budget=Budget(0.025))
+    result, _, _ = fix(make_repo, [], model=model, candidates=3, limits=Limits(5, 60))
+
+    assert model.budget.calls == 2 and model.budget.spent <= 0.025
+    assert result.fix.stopped == "cost limit"
+
+
+HALF = block("calc.py", "def add(a, b):\n", "def add(a, b):\n    if a == 2:\n        return 5\n")
+
+
+def test_tree_search_continues_the_better_scored_attempt_first(make_repo):
+    tests = {
+        ADD: lambda p: adds(p) or "return 5" in p,
+        "tests/test_calc.py::test_add_more": adds,
+        "tests/test_calc.py::test_ok": always,
+    }
+    result, model, _ = fix(
+        make_repo, [WRONG, HALF, RIGHT], strategy="tree", tests=tests, limits=Limits(5, 60)
+    )
+
+    first, second, third = result.fix.attempts
+    assert result.fix.scores[first.id] < result.fix.scores[second.id]
+    assert third.parent == second.id and third.accepted
+    # The third request continued the half fix's conversation: its feedback is in it.
+    assert "return 5" in model.seen[2][-1]["content"]

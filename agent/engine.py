@@ -283,6 +283,7 @@ class Engine:
                 self.limits.max_attempts,
                 budget.spent,
                 budget.prompt_tokens + budget.completion_tokens,
+                candidate,
             )
         )
         started = time.monotonic()

@@ -35,6 +35,7 @@ class AttemptStarted:
     limit: int
     spent: float
     tokens: int
+    candidate: int = 1
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from .engine import (
     Attempt,
@@ -60,10 +59,31 @@ class Parallel:
         self.ended: list[str] = [""] * n
         self._lock = threading.Lock()
         self._agree: dict[str, int] = {}
+        self._failed: Exception | None = None
 
     def search(self, engine: Engine) -> None:
-        with ThreadPoolExecutor(self.n, thread_name_prefix="verifix-candidate") as pool:
-            list(pool.map(lambda i: self._candidate(engine, i), range(self.n)))
+        # Daemon threads joined with a timeout: Ctrl-C reaches the main thread at once and
+        # ends the run (cleanup removes the containers) instead of waiting for replies.
+        threads = [
+            threading.Thread(
+                target=self._candidate,
+                args=(engine, i),
+                name=f"verifix-candidate-{i + 1}",
+                daemon=True,
+            )
+            for i in range(self.n)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
+        except BaseException:
+            engine.cancel("interrupted")
+            raise
+        if self._failed is not None:
+            raise self._failed
         if any(a.accepted for a in engine.outcome.attempts):
             if engine.cancelled:
                 unmade = self.n * self.per_candidate - len(engine.outcome.attempts)
@@ -87,6 +107,10 @@ class Parallel:
             self._count(engine, engine.outcome.attempts_of(index + 1)[-1])
         except Stop as stop:
             self.ended[index] = stop.reason
+        except Exception as exc:  # a provider or sandbox failure ends the whole run
+            self.ended[index] = "error"
+            self._failed = self._failed or exc
+            engine.cancel(f"candidate {index + 1} failed")
 
     def _count(self, engine: Engine, accepted: Attempt) -> None:
         """One more vote for ``accepted``'s fix; enough of them stop every candidate."""

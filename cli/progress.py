@@ -28,8 +28,9 @@ def line(event: Event) -> str | None:
         return event.message
     if isinstance(event, AttemptStarted):
         if fix:
+            who = f" (candidate {event.candidate})" if event.candidate > 1 else ""
             return (
-                f"attempt {event.number} of {event.limit}: asking the model "
+                f"attempt {event.number} of {event.limit}{who}: asking the model "
                 f"(${event.spent:.4f}, {event.tokens} tokens so far)"
             )
         return f"reproduction {event.number} of {event.limit}: asking the model for a test"

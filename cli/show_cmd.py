@@ -13,7 +13,7 @@ from verifix.agent import record
 from verifix.sandbox.snapshot import repo_root
 from verifix.sandbox.verdict import Status, TestChange, Verdict
 
-from . import render
+from . import render, show_search
 from .output import plain, stdout
 
 
@@ -71,7 +71,7 @@ def show(
     stdout.print(f"[bold]{escape(data['issue']['title'])}[/bold]  ({path.name})")
     tokens = out["prompt_tokens"] + out["completion_tokens"]
     stdout.print(
-        f"model {escape(data['model']['name'])}; stopped: {out['stopped']}; "
+        f"model {escape(data['model']['name'] or 'unnamed')}; stopped: {out['stopped']}; "
         f"${out['cost']:.4f} in {render.plural(out['calls'], 'call')}, "
         f"{render.plural(tokens, 'token')}"
     )
@@ -86,6 +86,12 @@ def show(
         for number, result, why, cost, seconds in attempts:
             table.add_row(number, result, escape(why), cost, seconds)
         stdout.print(table)
+    for line in [
+        *show_search.candidates(data["attempts"]),
+        *show_search.tree(data["attempts"], (data.get("tree") or {}).get("scores", {})),
+        *show_search.votes(data.get("selection")),
+    ]:
+        stdout.print(escape(line))
     deciding = _deciding(data["attempts"], out["verified_attempt"])
     if deciding is not None:
         stdout.print(f"[bold]tests of attempt {deciding['number']}:[/bold]")
@@ -96,7 +102,11 @@ def show(
     if prompts:
         conversations = [("localization", (data.get("localization") or {}).get("messages", []))]
         conversations.append(("reproduction", (data.get("reproduction") or {}).get("messages", [])))
-        conversations.append(("fix", data["messages"]))
+        fixes = data.get("conversations") or [data["messages"]]
+        for number, messages in enumerate(fixes, 1):
+            conversations.append(
+                (f"fix (candidate {number})" if len(fixes) > 1 else "fix", messages)
+            )
         for name, messages in conversations:
             for message in messages:
                 stdout.rule(f"{name}: {message['role']}")

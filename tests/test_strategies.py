@@ -5,7 +5,9 @@ in-memory verifiers judged by the real verdict rules; no engine, milliseconds.""
 from __future__ import annotations
 
 import json
+import re
 
+from conftest import verifix
 from fakes import MemorySandbox, ScriptedChat
 from test_engine import RIGHT, WRONG, always, block
 from verifix.agent import events as ev
@@ -114,3 +116,38 @@ def test_tree_search_continues_the_better_scored_attempt_first(make_repo):
     assert third.parent == second.id and third.accepted
     # The third request continued the half fix's conversation: its feedback is in it.
     assert "return 5" in model.seen[2][-1]["content"]
+
+
+def show(result) -> str:
+    shown = verifix("show", str(result.record), "--repo", str(result.repo))
+    assert shown.code == 0, shown.err
+    return shown.out
+
+
+def test_show_draws_the_candidates_and_the_vote(make_repo):
+    result, _, _ = fix(make_repo, [OTHER_FIX, RIGHT, SAME_AS_RIGHT], candidates=3)
+
+    out = show(result)
+    assert re.search(r"^candidate 1: f\d -> VERIFIED \(\$0\.0100\)$", out, re.M), out
+    chosen = result.fix.chosen.id
+    assert re.search(r"^vote 2: f\d f\d <- chosen$", out, re.M) and chosen in out
+    assert re.search(r"^vote 1: f\d$", out, re.M)
+
+
+def test_show_draws_the_search_tree_with_scores(make_repo):
+    tests = {
+        ADD: lambda p: adds(p) or "return 5" in p,
+        "tests/test_calc.py::test_add_more": adds,
+        "tests/test_calc.py::test_ok": always,
+    }
+    result, _, _ = fix(
+        make_repo, [WRONG, HALF, RIGHT], strategy="tree", tests=tests, limits=Limits(5, 60)
+    )
+
+    lines = show(result).splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("search tree")))
+    assert lines[start + 1 : start + 4] == [
+        "f1  +0.00  NOT VERIFIED  $0.0100",
+        "f2  +0.50  NOT VERIFIED  $0.0100",
+        "   └─ f3    -    VERIFIED  $0.0100",
+    ]

@@ -52,6 +52,7 @@ class EnvSpec:
     pids: int
     proxy: Mapping[str, str]
     packages_as_of: str
+    staged_checks: bool = True
     uses_setuptools_scm: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -175,6 +176,14 @@ SCHEMA = Schema(
             "Install packages as of the commit's date (`commit`), today (`latest`) or a date "
             "(YYYY-MM-DD)",
             check=_packages_as_of,
+        ),
+        # Checks run cheap stages first (sandbox/stages.py); the verdict is the same.
+        Setting(
+            "staged_checks",
+            bool,
+            True,
+            "Check a patch in stages, cheapest first (the targets alone, the tests importing "
+            "the changed modules, then the full suite); `false`: the full suite at once",
         ),
     ),
 )

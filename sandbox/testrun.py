@@ -187,12 +187,17 @@ REPORT_LIMIT_BYTES = 32 * 1024 * 1024
 @dataclass(frozen=True)
 class CheckRun:
     """One check: whether the patch applied (git's complaint if not), the test report, and
-    the confirmation run of the targets on their own (None when none was due)."""
+    the confirmation run of the targets on their own (None when none was due).
+
+    In the ``targets`` stage the report *is* the targets' own run (no ``confirm``)."""
 
     applied: bool
     rejected: str
     report: TestReport | None
     confirm: TestReport | None = None
+    #: The same selection on the base tree, without the patch (an ``affected`` stage whose
+    #: guarded tests did not all pass): None when none was due.
+    control: TestReport | None = None
 
 
 def prepare_container(container: Container) -> None:
@@ -203,6 +208,25 @@ def prepare_container(container: Container) -> None:
         raise SandboxError(f"could not prepare the sandbox: {result.output[-500:]}")
 
 
+def _ids_env(
+    container: Container, run_env: dict[str, str], name: str, ids: list[str] | None
+) -> None:
+    """A list of test ids for the supervisor: inline, or in a file when it is too long for
+    one environment variable (thousands of failing tests)."""
+    listed = json.dumps(ids or [])
+    if len(listed) <= _INLINE_PATCH_MAX:
+        run_env[f"VERIFIX_{name.upper()}"] = listed
+    else:
+        container.put_files("/verifix/in", {f"{name}.json": listed.encode()})
+        run_env[f"VERIFIX_{name.upper()}_FILE"] = f"/verifix/in/{name}.json"
+
+
+#: What one exec of the supervisor runs: ``full`` the test command (then the targets alone
+#: when they all passed), ``targets`` only the targets alone, ``affected`` the test command
+#: on a selection (then, when a guarded test did not pass, the same without the patch).
+STAGES = ("full", "targets", "affected")
+
+
 def run_check(
     container: Container,
     command: str,
@@ -211,9 +235,16 @@ def run_check(
     env: Mapping[str, str],
     patch: str | None,
     targets: list[str] | None = None,
+    *,
+    stage: str = "full",
+    guard: list[str] | None = None,
 ) -> CheckRun:
     """Reset, apply ``patch`` (if any), run the suite, and with ``targets`` confirm them
-    alone in a fresh process when they all passed; one exec."""
+    alone in a fresh process when they all passed; one exec.
+
+    ``stage="targets"`` runs only ``targets`` alone; ``stage="affected"`` runs ``selection``
+    and, when a test of ``guard`` did not pass, the same selection on the base tree."""
+    assert stage in STAGES
     full = compose_command(command, selection)
     run_env = dict(env)
     run_env["PYTHONPATH"] = ":".join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH")) if p)
@@ -221,17 +252,14 @@ def run_check(
         p for p in ("-p verifix_report", env.get("PYTEST_ADDOPTS")) if p
     )
     run_env.update(
+        VERIFIX_STAGE=stage,
         VERIFIX_TEST_COMMAND=full,
         VERIFIX_CONFIRM_TEMPLATE=command,
         VERIFIX_TEST_TIMEOUT=str(timeout_s),
         VERIFIX_REPORT_LIMIT=str(REPORT_LIMIT_BYTES),
     )
-    target_list = json.dumps(targets or [])
-    if len(target_list) <= _INLINE_PATCH_MAX:
-        run_env["VERIFIX_TARGETS"] = target_list
-    else:  # thousands of failing tests: too long for one environment variable
-        container.put_files("/verifix/in", {"targets.json": target_list.encode()})
-        run_env["VERIFIX_TARGETS_FILE"] = "/verifix/in/targets.json"
+    _ids_env(container, run_env, "targets", targets)
+    _ids_env(container, run_env, "guard", guard)
     if patch and len(patch.encode()) <= _INLINE_PATCH_MAX:
         run_env["VERIFIX_PATCH"] = patch
     elif patch:
@@ -245,23 +273,27 @@ def run_check(
     try:
         header = json.loads(head)
         lengths = [int(n) for n in header["lengths"]]
+        names = [str(n) for n in header["sections"]]
     except (ValueError, KeyError, TypeError):
         raise SandboxError(f"the sandbox could not run the check: {result.output[-500:]}") from None
     if header.get("error"):
         raise SandboxError(f"the sandbox could not run the check: {header['error']}")
     if not header["applied"]:
         return CheckRun(False, result.output.strip(), None)
-    sections, offset = [], 0
-    for n in lengths:
-        sections.append(rest[offset : offset + n])
+    reports: dict[str, TestReport] = {}
+    offset = 0
+    alone = compose_command(command, targets or [])
+    for name, n in zip(names, lengths, strict=False):
+        raw = rest[offset : offset + n]
         offset += n
-    main = _report(sections[0], header["main"], result.output, full, timeout_s)
-    confirm = None
-    if "confirm" in header and len(sections) > 1:
-        confirm = _report(
-            sections[1], header["confirm"], "", compose_command(command, targets or []), timeout_s
-        )
-    return CheckRun(True, "", main, confirm)
+        if name == "main":
+            shown = alone if stage == "targets" else full
+            reports[name] = _report(raw, header[name], result.output, shown, timeout_s)
+        elif name == "confirm":
+            reports[name] = _report(raw, header[name], "", alone, timeout_s)
+        elif name == "control":
+            reports[name] = _report(raw, header[name], "", full, timeout_s)
+    return CheckRun(True, "", reports.get("main"), reports.get("confirm"), reports.get("control"))
 
 
 def _report(raw: bytes, run: dict, output: str, command: str, timeout_s: int) -> TestReport:

@@ -17,6 +17,12 @@ from .testrun import TestReport
 
 SCHEMA = "verifix.verdict/1"
 
+#: The stages of a check, cheapest first; a verdict names the one that decided it:
+#: ``baseline`` (nothing to run: the baseline failed, or the targets already pass),
+#: ``apply`` (the patch does not apply), ``targets`` (the targets on their own),
+#: ``affected`` (the test files importing the changed modules), ``full`` (the whole suite).
+STAGES = ("baseline", "apply", "targets", "affected", "full")
+
 
 class Status(str, Enum):
     VERIFIED = "VERIFIED"
@@ -63,6 +69,11 @@ class Verdict:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: The stage that decided (see ``STAGES``); None when no patch was run.
+    stage: str | None = None
+    #: The affected stage's selection: ``files``, ``tests`` (their count at baseline) and
+    #: ``skipped`` (why it did not run, or ""); None when staging was off or never got there.
+    affected: dict[str, Any] | None = None
 
     @property
     def verified(self) -> bool:
@@ -144,6 +155,88 @@ def _change(baseline: TestReport, patched: TestReport | None, test_id: str) -> T
     )
 
 
+@dataclass
+class _Plan:
+    """What a patch is judged on: the resolved targets (None: the tests failing at
+    baseline), the tests that must keep passing (None: every test that passed), the ids
+    naming no test, and the counts so far."""
+
+    targets: list[str] | None
+    must_pass: list[str] | None
+    ignored: list[str]
+    counts: dict[str, dict[str, int]]
+    flags: list[str]
+
+    def verdict(self, status: Status, reason: str, **kw: Any) -> Verdict:
+        return Verdict(
+            status, reason, ignored_ids=self.ignored, counts=self.counts, flags=self.flags, **kw
+        )
+
+
+def _plan(
+    baseline: TestReport,
+    patched: TestReport | None,
+    targets: list[str] | None,
+    must_pass: list[str] | None,
+    flags: list[str] | None,
+) -> _Plan:
+    ignored: list[str] = []
+    if targets is not None:
+        targets, ignored = split_test_ids(targets)
+    if must_pass is not None:
+        must_pass, more = split_test_ids(must_pass)
+        ignored += more
+    known = set(baseline.results) | set(patched.results if patched else ())
+    keep: list[str] = []
+    if targets is not None:
+        targets, keep = resolve_targets(targets, baseline, known)
+    if must_pass is not None:
+        must_pass = expand_cut_ids(must_pass, known) + keep
+    counts = {"baseline": dict(baseline.counts)}
+    if patched is not None:
+        counts["patched"] = dict(patched.counts)
+    return _Plan(targets, must_pass, ignored, counts, list(flags or []))
+
+
+def _before_running(baseline: TestReport, plan: _Plan) -> tuple[list[str], Verdict | None]:
+    """The resolved targets, and the verdict the baseline alone decides (a baseline that
+    produced no results, targets that already pass), if any."""
+    if baseline.error:
+        return [], plan.verdict(
+            Status.ERROR, f"baseline run failed: {baseline.error}", errors=[baseline.error]
+        )
+    targets = plan.targets
+    if targets is None:
+        targets = sorted(t.id for t in baseline.results.values() if t.failed)
+    already = [t for t in targets if _passed(baseline, t)]
+    if already:
+        return targets, plan.verdict(
+            Status.TARGETS_ALREADY_PASS,
+            f"{len(already)} of {_tests(len(targets), 'target tests')} already "
+            f"pass{'es' if len(already) == 1 else ''} without the patch "
+            f"({already[0]}{', ...' if len(already) > 1 else ''}): the environment differs from "
+            "the one the tests were written for, or these tests do not show the bug",
+            targets=[_change(baseline, None, t) for t in targets],
+        )
+    return targets, None
+
+
+def judge_before_running(
+    baseline: TestReport,
+    *,
+    targets: list[str] | None,
+    must_pass: list[str] | None,
+    flags: list[str] | None = None,
+) -> Verdict | None:
+    """The verdict the baseline alone decides, before any run with the patch: an ERROR when
+    it produced no results, TARGETS_ALREADY_PASS when a target passes without the patch;
+    None when the patch must be run."""
+    found = _before_running(baseline, _plan(baseline, None, targets, must_pass, flags))[1]
+    if found is not None:
+        found.stage = "baseline"
+    return found
+
+
 def judge(
     baseline: TestReport,
     patched: TestReport | None,
@@ -163,43 +256,12 @@ def judge(
     a VERIFIED also needs ``confirm``: the targets run alone in a fresh process, which must
     exit 0 with each of them passing. ``flags`` (a test-aware patch) turn it into SUSPECT.
     """
-    ignored: list[str] = []
-    if targets is not None:
-        targets, ignored = split_test_ids(targets)
-    if must_pass is not None:
-        must_pass, more = split_test_ids(must_pass)
-        ignored += more
-    known = set(baseline.results) | set(patched.results if patched else ())
-    keep: list[str] = []
-    if targets is not None:
-        targets, keep = resolve_targets(targets, baseline, known)
-    if must_pass is not None:
-        must_pass = expand_cut_ids(must_pass, known) + keep
-    counts = {"baseline": dict(baseline.counts)}
-    if patched is not None:
-        counts["patched"] = dict(patched.counts)
-
-    flags = list(flags or [])
-
-    def verdict(status: Status, reason: str, **kw: Any) -> Verdict:
-        return Verdict(status, reason, ignored_ids=ignored, counts=counts, flags=flags, **kw)
-
-    if baseline.error:
-        return verdict(
-            Status.ERROR, f"baseline run failed: {baseline.error}", errors=[baseline.error]
-        )
-    if targets is None:
-        targets = sorted(t.id for t in baseline.results.values() if t.failed)
-    already = [t for t in targets if _passed(baseline, t)]
-    if already:
-        return verdict(
-            Status.TARGETS_ALREADY_PASS,
-            f"{len(already)} of {_tests(len(targets), 'target tests')} already "
-            f"pass{'es' if len(already) == 1 else ''} without the patch "
-            f"({already[0]}{', ...' if len(already) > 1 else ''}): the environment differs from "
-            "the one the tests were written for, or these tests do not show the bug",
-            targets=[_change(baseline, patched, t) for t in targets],
-        )
+    plan = _plan(baseline, patched, targets, must_pass, flags)
+    must_pass, flags, verdict = plan.must_pass, plan.flags, plan.verdict
+    targets, decided = _before_running(baseline, plan)
+    if decided is not None:
+        decided.targets = [_change(baseline, patched, t) for t in targets]
+        return decided
     if rejected is not None:
         return verdict(
             Status.DOES_NOT_APPLY, "the patch does not apply to the base tree", rejected=rejected
@@ -217,9 +279,7 @@ def judge(
                 broken.append(_change(baseline, patched, test_id))
         elif test_id in baseline.results and baseline.results[test_id].failed:
             still_failing.append(_change(baseline, patched, test_id))
-    errors = [patched.error] if patched.error else []
-    if patched.exec.timed_out:
-        errors.append(f"the test run timed out after {patched.exec.duration_s:.0f}s")
+    errors = _run_errors(patched)
     parts = dict(targets=target_changes, broken=broken, still_failing=still_failing, errors=errors)
     if patched.error:
         return verdict(
@@ -274,6 +334,123 @@ def judge(
             **parts,
         )
     return verdict(Status.VERIFIED, summary, confirmation=confirmation, **parts)
+
+
+def _run_errors(report: TestReport) -> list[str]:
+    errors = [report.error] if report.error else []
+    if report.exec.timed_out:
+        errors.append(f"the test run timed out after {report.exec.duration_s:.0f}s")
+    return errors
+
+
+def judge_targets(
+    baseline: TestReport,
+    alone: TestReport,
+    *,
+    targets: list[str] | None,
+    must_pass: list[str] | None,
+    flags: list[str] | None = None,
+) -> Verdict | None:
+    """The ``targets`` stage: ``alone`` is the targets' own run with the patch, from a fresh
+    tree in a fresh process (the confirmation a VERIFIED needs, run first). A rejection when
+    a target does not pass there or the run does not exit 0, exactly what would fail the
+    confirmation after a full run; None when the check goes on (then ``alone`` is the
+    confirmation the full stage's ``judge`` gets)."""
+    plan = _plan(baseline, alone, targets, must_pass, flags)
+    resolved, decided = _before_running(baseline, plan)
+    if decided is not None:
+        decided.stage = "baseline"
+        return decided
+    if not resolved:
+        return None
+    changes = [_change(baseline, alone, t) for t in resolved]
+    errors = _run_errors(alone)
+    if alone.error:
+        found = plan.verdict(
+            Status.ERROR,
+            f"the run of the target tests with the patch was not judged: {alone.error}",
+            targets=changes,
+            errors=errors,
+        )
+        found.stage = "targets"
+        return found
+    confirmation, why = _confirmation(alone, resolved)
+    if why is None:
+        return None
+    failing = confirmation["not_passing"]
+    reasons = errors[:1]
+    if failing:
+        reasons.append(
+            f"{len(failing)} of {_tests(len(resolved), 'target tests')} still "
+            f"fail{'s' if len(failing) == 1 else ''} with the patch, run on their own "
+            f"({failing[0]}: {alone.outcome(failing[0]) or 'not run'}); "
+            "the rest of the suite was not run"
+        )
+    else:
+        reasons.append(why)
+    found = plan.verdict(
+        Status.NOT_VERIFIED,
+        "; ".join(reasons),
+        targets=changes,
+        errors=errors,
+        confirmation=confirmation,
+    )
+    found.stage = "targets"
+    return found
+
+
+def judge_affected(
+    baseline: TestReport,
+    affected: TestReport,
+    control: TestReport | None,
+    *,
+    targets: list[str] | None,
+    must_pass: list[str] | None,
+    guard: list[str],
+    confirm: TestReport | None = None,
+    flags: list[str] | None = None,
+) -> Verdict | None:
+    """The ``affected`` stage: ``affected`` ran the affected test files with the patch,
+    ``control`` the same files on the base tree (when a guarded test did not pass). A test
+    of ``guard`` is broken here only when it passed at baseline, does not pass with the
+    patch, and passes in the control: the same selection without the patch, so an order or
+    isolation effect of running a part of the suite is never blamed on the patch. A
+    rejection when one is; None when the check goes on to the full suite (a run that could
+    not be judged goes on too: the full suite decides)."""
+    if control is None or control.error or affected.error:
+        return None
+    plan = _plan(baseline, affected, targets, must_pass, flags)
+    resolved, decided = _before_running(baseline, plan)
+    if decided is not None:
+        decided.stage = "baseline"
+        return decided
+    target_set = set(resolved)
+    broken = [
+        _change(baseline, affected, t)
+        for t in guard
+        if t not in target_set
+        and _passed(baseline, t)
+        and t in affected.results
+        and not _passed(affected, t)
+        and _passed(control, t)
+    ]
+    if not broken:
+        return None
+    errors = _run_errors(affected)
+    reason = (
+        f"{_tests(len(broken))} that passed before now fail{'s' if len(broken) == 1 else ''} "
+        f"({broken[0].id}), among the tests in files importing the changed modules (they pass "
+        "there without the patch); the full suite was not run"
+    )
+    found = plan.verdict(
+        Status.NOT_VERIFIED,
+        "; ".join([*errors[:1], reason]),
+        targets=[_change(baseline, confirm, t) for t in resolved],
+        broken=broken,
+        errors=errors,
+    )
+    found.stage = "affected"
+    return found
 
 
 def _unexplained_exit(report: TestReport) -> str | None:

@@ -18,10 +18,20 @@ from .container import Container
 from .engine import connect
 from .environment import Environment, limits
 from .snapshot import Snapshot
+from .stages import ImportIndex, plan_affected
 from .testaware import scan_patch
 from .testrun import CheckRun, TestReport, prepare_container, run_check
 from .tree import load
-from .verdict import Verdict, judge, resolve_targets, split_test_ids
+from .verdict import (
+    Status,
+    Verdict,
+    judge,
+    judge_affected,
+    judge_before_running,
+    judge_targets,
+    resolve_targets,
+    split_test_ids,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -41,6 +51,9 @@ class Checks:
     must_pass: list[str] | None = None  # None: every test passing at baseline
     selection: list[str] = field(default_factory=list)  # test paths to run; empty: the suite
     base_patches: list[str] = field(default_factory=list)  # applied before the baseline
+    #: Cheap checks first (targets alone, then the affected tests, then the full suite);
+    #: None: the ``[sandbox]`` setting ``staged_checks``.
+    staged: bool | None = None
 
 
 class VerifySession:
@@ -62,6 +75,7 @@ class VerifySession:
         self.container: Container | None = None
         self.baseline: TestReport | None = None
         self.timings: dict[str, float] = {}
+        self._import_index: ImportIndex | None = None
 
     def __enter__(self) -> VerifySession:
         started = time.monotonic()
@@ -108,18 +122,37 @@ class VerifySession:
         """The target tests the user named; None: the tests failing at baseline."""
         return self.checks.targets
 
-    def run(self, patch: str | None, targets: list[str] | None = None) -> CheckRun:
+    @property
+    def staged(self) -> bool:
+        """Whether checks run in stages (cheap checks first)."""
+        if self.checks.staged is not None:
+            return self.checks.staged
+        return self.env.spec.staged_checks
+
+    def run(
+        self,
+        patch: str | None,
+        targets: list[str] | None = None,
+        *,
+        stage: str = "full",
+        selection: list[str] | None = None,
+        guard: list[str] | None = None,
+    ) -> CheckRun:
         """Reset, apply ``patch`` and run the tests (and, with ``targets``, confirm them alone
-        when they pass): the raw result, before any judging."""
+        when they pass): the raw result, before any judging. ``stage`` ``targets`` runs only
+        the targets alone; ``affected`` runs ``selection`` (then, when a test of ``guard``
+        does not pass, the same without the patch)."""
         assert self.container is not None and self.env.spec.test_command is not None
         return run_check(
             self.container,
             self.env.spec.test_command,
-            self.checks.selection,
+            self.checks.selection if selection is None else selection,
             self.env.spec.test_timeout,
             self.env.run_env(self.snapshot.scm_version),
             patch,
             targets,
+            stage=stage,
+            guard=guard,
         )
 
     def targets(self, baseline: TestReport) -> list[str]:
@@ -142,29 +175,27 @@ class VerifySession:
         """Judge ``patch`` (None: the unpatched tree) against the baseline.
 
         Every check starts from a reset of the base tree, so checks never see each other.
+        Staged (the default), a check runs the cheap stages first and stops at the first
+        true rejection; a VERIFIED always rests on the full suite.
         """
         assert self.container is not None
         baseline = self.baseline or self.run_baseline()
         started = time.monotonic()
-        confirm = None
-        if patch:
-            self.progress("running the tests with the patch")
-            run = self.run(patch, self.targets(baseline))
-            patched, rejected = run.report, (None if run.applied else run.rejected)
-            confirm = run.confirm
+        stages: dict[str, float] = {}
+        if not patch:
+            # The same tree: no need to run it twice.
+            verdict = judge(
+                baseline, baseline, targets=self.checks.targets, must_pass=self.checks.must_pass
+            )
+        elif self.staged:
+            verdict = self._staged(patch, baseline, stages)
         else:
-            patched, rejected = baseline, None  # the same tree: no need to run it twice
-        verdict = judge(
-            baseline,
-            patched,
-            targets=self.checks.targets,
-            must_pass=self.checks.must_pass,
-            rejected=rejected,
-            confirm=confirm if patch else None,
-            require_confirm=bool(patch),
-            flags=scan_patch(patch, baseline) if patch else [],
-        )
-        verdict.timings = {**self.timings, "patched_s": round(time.monotonic() - started, 2)}
+            verdict = self._whole(patch, baseline, stages)
+        verdict.timings = {
+            **self.timings,
+            **stages,
+            "patched_s": round(time.monotonic() - started, 2),
+        }
         verdict.environment = {
             "image": self.env.image,
             "base_image": self.env.base.ref,
@@ -175,6 +206,140 @@ class VerifySession:
             "notes": list(self.env.notes) + self._snapshot_notes(),
         }
         return verdict
+
+    def _timed(self, stages: dict[str, float], name: str, message: str, **kw: Any) -> CheckRun:
+        self.progress(message)
+        started = time.monotonic()
+        try:
+            return self.run(**kw)
+        finally:
+            stages[f"{name}_s"] = round(time.monotonic() - started, 2)
+
+    def _judge_full(
+        self, patch: str, baseline: TestReport, run: CheckRun, confirm: TestReport | None
+    ) -> Verdict:
+        verdict = judge(
+            baseline,
+            run.report,
+            targets=self.checks.targets,
+            must_pass=self.checks.must_pass,
+            rejected=None if run.applied else run.rejected,
+            confirm=confirm,
+            require_confirm=True,
+            flags=scan_patch(patch, baseline),
+        )
+        if verdict.status in (Status.TARGETS_ALREADY_PASS,) or baseline.error:
+            verdict.stage = "baseline"
+        else:
+            verdict.stage = "full" if run.applied else "apply"
+        return verdict
+
+    def _whole(self, patch: str, baseline: TestReport, stages: dict[str, float]) -> Verdict:
+        """Unstaged: the whole suite with the patch, then the targets alone; one exec."""
+        run = self._timed(
+            stages,
+            "full",
+            "running the tests with the patch",
+            patch=patch,
+            targets=self.targets(baseline),
+        )
+        return self._judge_full(patch, baseline, run, run.confirm)
+
+    def _staged(self, patch: str, baseline: TestReport, stages: dict[str, float]) -> Verdict:
+        """Cheap checks first, one exec per stage; each may only reject, and only truly:
+        targets that fail on their own (what the confirmation would reject), or an affected
+        test that passed at baseline failing where the same selection without the patch
+        passes. Whatever gets through is judged on the full suite exactly as unstaged."""
+        checks = self.checks
+        flags = scan_patch(patch, baseline)
+        early = judge_before_running(
+            baseline, targets=checks.targets, must_pass=checks.must_pass, flags=flags
+        )
+        if early is not None:
+            return early
+        targets = self.targets(baseline)
+        confirm = None
+        if targets:
+            n = len(targets)
+            run = self._timed(
+                stages,
+                "targets",
+                f"running the target test{'s' if n != 1 else ''} with the patch"
+                + (f" ({n})" if n != 1 else ""),
+                patch=patch,
+                targets=targets,
+                stage="targets",
+            )
+            if not run.applied:
+                stages["apply_s"] = stages.pop("targets_s")
+                return self._judge_full(patch, baseline, run, None)
+            assert run.report is not None
+            rejected = judge_targets(
+                baseline,
+                run.report,
+                targets=checks.targets,
+                must_pass=checks.must_pass,
+                flags=flags,
+            )
+            if rejected is not None:
+                return rejected
+            confirm = run.report
+        plan = plan_affected(
+            patch,
+            {t.id: t.passed for t in baseline.results.values()},
+            targets,
+            checks.must_pass,
+            self._imports,
+        )
+        affected = {"files": plan.files, "tests": plan.tests, "skipped": plan.skip}
+        if plan.skip:
+            self.progress(f"no affected-tests stage: {plan.skip}")
+        else:
+            run = self._timed(
+                stages,
+                "affected",
+                f"running the affected tests with the patch ({plan.tests} in "
+                f"{len(plan.files)} file{'s' if len(plan.files) != 1 else ''} importing the "
+                "changed modules)",
+                patch=patch,
+                stage="affected",
+                selection=plan.files,
+                guard=plan.guard,
+            )
+            if not run.applied:
+                stages["apply_s"] = stages.pop("affected_s")
+                verdict = self._judge_full(patch, baseline, run, None)
+                verdict.affected = affected
+                return verdict
+            assert run.report is not None
+            rejected = judge_affected(
+                baseline,
+                run.report,
+                run.control,
+                targets=checks.targets,
+                must_pass=checks.must_pass,
+                guard=plan.guard,
+                confirm=confirm,
+                flags=flags,
+            )
+            if rejected is not None:
+                rejected.affected = affected
+                return rejected
+        run = self._timed(
+            stages, "full", "running the full suite with the patch", patch=patch, targets=[]
+        )
+        if not run.applied:
+            stages["apply_s"] = stages.pop("full_s")
+        verdict = self._judge_full(patch, baseline, run, confirm)
+        verdict.affected = affected
+        return verdict
+
+    @property
+    def _imports(self) -> ImportIndex:
+        """The base tree's imports, parsed at most once per session."""
+        if self._import_index is None:
+            self._import_index = ImportIndex(self.root)
+        return self._import_index
 
 
 def run_verify(

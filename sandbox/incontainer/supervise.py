@@ -401,8 +401,41 @@ def compose(template, selection):
     return (template + " " + quoted).strip()
 
 
+def _load_ids(inline, path):
+    if os.environ.get(path):
+        with open(os.environ[path]) as f:
+            return json.load(f)
+    return json.loads(os.environ.get(inline) or "[]")
+
+
+def _any_not_passing(raw, guarded, run):
+    """Cheap pre-check before a control run: a guarded test has a failing record or no
+    passing call, or the run timed out (the host judges for real; this only saves time)."""
+    if run["timed_out"] or run["truncated"]:
+        return True
+    seen, passed = set(), set()
+    for line in raw.splitlines():
+        try:
+            rec = json.loads(line.decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        if not isinstance(rec, dict) or rec.get("id") not in guarded:
+            continue
+        seen.add(rec["id"])
+        if rec.get("outcome") == "failed":
+            return True
+        if rec.get("when") == "call" and rec.get("outcome") == "passed":
+            passed.add(rec["id"])
+    return bool(seen - passed)
+
+
 def check():
+    """One stage of a check (VERIFIX_STAGE): ``full`` runs the test command and, when every
+    target passed, the targets alone; ``targets`` runs only the targets alone; ``affected``
+    runs the test command (a selection) and, when a guarded test did not pass, the same
+    command on the base tree without the patch (the control)."""
     env = os.environ
+    stage = env.get("VERIFIX_STAGE") or "full"
     timeout_s = float(env["VERIFIX_TEST_TIMEOUT"])
     limit = int(env["VERIFIX_REPORT_LIMIT"])
     patch_path = None
@@ -413,34 +446,41 @@ def check():
     elif env.get("VERIFIX_PATCH_FILE"):
         patch_path = env["VERIFIX_PATCH_FILE"]
     uid, gid = _tester()
-    header = {"applied": True}
+    header = {"applied": True, "sections": []}
     sections = []
 
-    def prepared():
+    def prepared(with_patch=True):
         if not reset():
             header["error"] = "could not reset /repo to the base tree"
             return False
-        if patch_path and not apply(patch_path):
+        if with_patch and patch_path and not apply(patch_path):
             header["applied"] = False
             return False
         _chown_tree(uid, gid)
         return True
 
+    def add(name, run, raw):
+        header[name] = run
+        header["sections"].append(name)
+        sections.append(raw)
+
+    targets = _load_ids("VERIFIX_TARGETS", "VERIFIX_TARGETS_FILE")
     if prepared():
-        header["main"], main = run_tests(env["VERIFIX_TEST_COMMAND"], timeout_s, limit)
-        sections.append(main)
-        if env.get("VERIFIX_TARGETS_FILE"):
-            with open(env["VERIFIX_TARGETS_FILE"]) as f:
-                targets = json.load(f)
-        else:
-            targets = json.loads(env.get("VERIFIX_TARGETS") or "[]")
-        if targets and _targets_all_passed(main, set(targets)) and prepared():
+        template = env["VERIFIX_CONFIRM_TEMPLATE"]
+        if stage == "targets":
             # The targets alone, in a fresh process from a fresh tree: its exit status is
             # read here, out of reach of the code it runs.
-            header["confirm"], confirm = confirm_targets(
-                env["VERIFIX_CONFIRM_TEMPLATE"], targets, timeout_s, limit
-            )
-            sections.append(confirm)
+            add("main", *confirm_targets(template, targets, timeout_s, limit))
+        else:
+            main_run, main = run_tests(env["VERIFIX_TEST_COMMAND"], timeout_s, limit)
+            add("main", main_run, main)
+            guarded = set(_load_ids("VERIFIX_GUARD", "VERIFIX_GUARD_FILE"))
+            if targets and _targets_all_passed(main, set(targets)) and prepared():
+                add("confirm", *confirm_targets(template, targets, timeout_s, limit))
+            elif guarded and _any_not_passing(main, guarded, main_run) and prepared(False):
+                # The same selection without the patch: a test failing in both is not the
+                # patch's doing, whatever it did in the baseline's full run.
+                add("control", *run_tests(env["VERIFIX_TEST_COMMAND"], timeout_s, limit))
     kill_tester()
     header["lengths"] = [len(s) for s in sections]
     out = getattr(sys.stdout, "buffer", sys.stdout)

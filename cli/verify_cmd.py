@@ -74,6 +74,14 @@ def verify(
         str | None, typer.Option("--instance", help="The SWE-bench instance id.")
     ] = None,
     gold: Annotated[bool, typer.Option("--gold", help="Check the instance's own patch.")] = False,
+    no_stage: Annotated[
+        bool,
+        typer.Option(
+            "--no-stage",
+            help="Run the full suite at once, not the cheap checks first (the targets alone, "
+            "then the tests importing the changed modules).",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     envopts: EnvOptions = NO_ENV_OPTIONS,
 ) -> int:
@@ -102,6 +110,8 @@ def verify(
         patch_text = read_patch(patch) if patch else None
         checks = Checks(targets=tests)
         snap = snapshot.of_worktree(repo)
+    if no_stage:
+        checks.staged = False  # otherwise [sandbox] staged_checks decides (on by default)
     with snap, ProgressLog(quiet) as progress:  # the live status ends before the verdict
         verdict = run_verify(
             snap,

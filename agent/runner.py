@@ -107,7 +107,14 @@ class Request:
     #: Where patches are judged: this machine's Docker engine unless a caller (a test, a
     #: remote executor) brings its own.
     sandbox: Callable[[Request, Snapshot, ChatModel | None, Events], Sandbox] = field(
-        default=lambda *args: DockerSandbox(*args)
+        default=lambda request, snap, model, events: DockerSandbox(
+            snap,
+            events,
+            config=request.config,
+            overrides=request.overrides,
+            rebuild=request.rebuild,
+            model=model,
+        )
     )
 
 
@@ -325,12 +332,19 @@ class DockerSandbox:
     snapshot, built (or reused) once, and a fresh test container per set of checks."""
 
     def __init__(
-        self, request: Request, snap: Snapshot, model: ChatModel | None, events: Events
+        self,
+        snap: Snapshot,
+        events: Events,
+        *,
+        config: Path | None = None,
+        overrides: dict[str, Any] | None = None,
+        rebuild: bool = False,
+        model: ChatModel | None = None,
     ) -> None:
         self.client = connect()
         self.snap = snap
         self.progress = steps(events, "tests")
-        spec = environment.spec_for(snap, request.config, request.overrides)
+        spec = environment.spec_for(snap, config, overrides or {})
         # A setup step that fails may be repaired by the model, on the run's budget.
         advisor = ModelAdvisor(model, steps(events)) if model is not None else None
         self.env = environment.prepare(
@@ -338,7 +352,7 @@ class DockerSandbox:
             snap,
             spec,
             steps(events, "environment"),
-            rebuild=request.rebuild,
+            rebuild=rebuild,
             advisor=advisor,
         )
         self.facts = {

@@ -71,37 +71,108 @@ def _optional(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def load(path: Path, instance_id: str) -> Instance:
-    """Find ``instance_id`` in a JSON-lines file of SWE-bench instances."""
+def _instance(row: dict, where: str) -> Instance:
+    try:
+        return Instance(
+            instance_id=row["instance_id"],
+            repo=row["repo"],
+            base_commit=row["base_commit"],
+            patch=row["patch"],
+            test_patch=row["test_patch"],
+            fail_to_pass=_ids(row["FAIL_TO_PASS"]),
+            pass_to_pass=_ids(row["PASS_TO_PASS"]),
+            problem_statement=row.get("problem_statement") or "",
+            hints_text=_optional(row.get("hints_text")),
+            version=_optional(row.get("version")),
+            environment_setup_commit=_optional(row.get("environment_setup_commit")),
+        )
+    except KeyError as exc:
+        raise UsageError(f"{where} lacks the field {exc}") from exc
+
+
+def _rows(path: Path) -> list[tuple[str, dict]]:
+    """The dataset's rows with where each is: a JSON list, or one object per line."""
     if not path.is_file():
-        raise UsageError(f"{path} does not exist: pass a SWE-bench .jsonl file")
-    known = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        raise UsageError(f"{path} does not exist: pass a SWE-bench dataset (.jsonl or .json)")
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from exc
+        return [(f"{path} item {i}", row) for i, row in enumerate(rows, 1)]
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            out.append((f"{path}:{number}", json.loads(line)))
         except json.JSONDecodeError as exc:
             raise UsageError(
                 f"{path}:{number} is not JSON ({exc.msg}): is it a .jsonl file?"
             ) from exc
-        known.append(row.get("instance_id", "?"))
+    return out
+
+
+def load_all(path: Path) -> list[Instance]:
+    """Every instance of a SWE-bench dataset file (a JSON list or JSON lines)."""
+    return [_instance(row, where) for where, row in _rows(path)]
+
+
+def load(path: Path, instance_id: str) -> Instance:
+    """Find ``instance_id`` in a SWE-bench dataset file."""
+    rows = _rows(path)
+    for where, row in rows:
         if row.get("instance_id") == instance_id:
-            try:
-                return Instance(
-                    instance_id=instance_id,
-                    repo=row["repo"],
-                    base_commit=row["base_commit"],
-                    patch=row["patch"],
-                    test_patch=row["test_patch"],
-                    fail_to_pass=_ids(row["FAIL_TO_PASS"]),
-                    pass_to_pass=_ids(row["PASS_TO_PASS"]),
-                    problem_statement=row.get("problem_statement") or "",
-                    hints_text=_optional(row.get("hints_text")),
-                    version=_optional(row.get("version")),
-                    environment_setup_commit=_optional(row.get("environment_setup_commit")),
-                )
-            except KeyError as exc:
-                raise UsageError(f"{path}:{number} lacks the field {exc}") from exc
+            return _instance(row, where)
+    known = [row.get("instance_id", "?") for _, row in rows]
     sample = ", ".join(known[:5])
     raise UsageError(f"no instance {instance_id!r} in {path} (it has {len(known)}, e.g. {sample})")
+
+
+def select(
+    instances: list[Instance],
+    ids: list[str] | None = None,
+    span: str | None = None,
+    pattern: str | None = None,
+) -> list[Instance]:
+    """The instances named by ``ids`` (``--instance``), then the ``A:B`` slice of them
+    (``--slice``, Python's rules), then those whose id matches ``pattern`` (``--filter``)."""
+    chosen = instances
+    if ids:
+        known = {i.instance_id for i in instances}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise UsageError(f"no instance {missing[0]!r} in the dataset")
+        chosen = [i for i in chosen if i.instance_id in ids]
+    if span:
+        try:
+            start, _, stop = span.partition(":")
+            chosen = chosen[int(start) if start else None : int(stop) if stop else None]
+        except ValueError:
+            raise UsageError(f"--slice {span}: write A:B, e.g. 0:10 or 5:") from None
+    if pattern:
+        try:
+            rx = re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"--filter {pattern}: not a regular expression ({exc})") from None
+        chosen = [i for i in chosen if rx.search(i.instance_id)]
+    return chosen
+
+
+def clone_of(instance: Instance, repos: Path) -> Path:
+    """The local clone or mirror of the instance's repository under ``repos``: the folder
+    ``OWNER+NAME`` (with a ``repo`` inside, or itself), ``OWNER__NAME`` or ``NAME``."""
+    owner, _, name = instance.repo.partition("/")
+    for candidate in (
+        repos / f"{owner}+{name}" / "repo",
+        repos / f"{owner}+{name}",
+        repos / f"{owner}__{name}",
+        repos / name,
+    ):
+        if (candidate / ".git").exists() or (candidate / "HEAD").is_file():
+            return candidate
+    raise UsageError(
+        f"no clone of {instance.repo} under {repos}: clone it there as {owner}__{name} "
+        "(or point --repos at the folder holding it)"
+    )

@@ -57,6 +57,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "demo",
         "Fix the bundled example's bug with a scripted model: two attempts, one verified.",
     ),
+    "bench": (
+        "bench_cmd",
+        "bench_app",
+        "Run and check many SWE-bench-style instances at once.",
+    ),
     "env": ("env_cmd", "env_app", "Inspect, build and prune environment images."),
     "sandbox": ("env_cmd", "sandbox_app", "Base images for the sandbox."),
     "github": ("github_cmd", "github_app", "Helpers for GitHub Actions."),

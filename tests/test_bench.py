@@ -1,0 +1,92 @@
+"""``verifix bench validate``: a dataset's instances judged with detected environments.
+Dataset handling is pure; the validation runs real containers on generated repositories
+made into SWE-bench-style instances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import BUGGY_MODULE, git, new_repo, verifix
+from verifix.agent import swebench
+from verifix.sandbox.errors import UsageError
+
+FIXED = BUGGY_MODULE.replace("return a - b", "return a + b")
+
+
+def row(instance_id: str, **fields: object) -> dict:
+    return {
+        "instance_id": instance_id,
+        "repo": "acme/calc",
+        "base_commit": "HEAD",
+        "patch": "",
+        "test_patch": "",
+        "FAIL_TO_PASS": "[]",
+        "PASS_TO_PASS": "[]",
+        "problem_statement": "add() subtracts",
+        **fields,
+    }
+
+
+def test_a_dataset_is_a_json_list_or_json_lines(tmp_path):
+    rows = [row("acme__calc-1"), row("acme__calc-2")]
+    listed, lines = tmp_path / "d.json", tmp_path / "d.jsonl"
+    listed.write_text(json.dumps(rows))
+    lines.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+    for path in (listed, lines):
+        assert [i.instance_id for i in swebench.load_all(path)] == ["acme__calc-1", "acme__calc-2"]
+
+
+def test_instances_are_chosen_by_id_slice_and_filter(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(json.dumps(row(f"acme__calc-{n}")) for n in range(6)))
+    every = swebench.load_all(path)
+
+    def ids(chosen):
+        return [i.instance_id.rsplit("-", 1)[1] for i in chosen]
+
+    assert ids(swebench.select(every, ["acme__calc-4", "acme__calc-1"])) == ["1", "4"]
+    assert ids(swebench.select(every, span="1:3")) == ["1", "2"]
+    assert ids(swebench.select(every, span="4:", pattern="[05]$")) == ["5"]
+    with pytest.raises(UsageError, match="--slice x: write A:B"):
+        swebench.select(every, span="x")
+    with pytest.raises(UsageError, match="no instance 'nope'"):
+        swebench.select(every, ["nope"])
+
+
+def test_a_repository_with_no_clone_is_named_with_where_to_put_it(tmp_path):
+    (instance,) = swebench.load_all(_dataset(tmp_path, [row("a-1")]))
+    with pytest.raises(UsageError, match=r"no clone of acme/calc under .*acme__calc"):
+        swebench.clone_of(instance, tmp_path)
+
+
+def _dataset(tmp_path, rows) -> Path:
+    path = tmp_path / "dataset.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+@pytest.mark.docker
+def test_gold_patches_hold_and_a_wrong_one_is_named(tmp_path):
+    repo = new_repo(tmp_path / "repos" / "acme__calc")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "calc.py").write_text(FIXED)
+    gold = git(repo, "diff")
+    git(repo, "checkout", "--", "calc.py")
+    wrong = gold.replace("+    return a + b", "+    return a * b")
+    target = json.dumps(["tests/test_calc.py::test_add"])
+    keep = json.dumps(["tests/test_calc.py::test_double"])
+    fields = {"base_commit": base, "FAIL_TO_PASS": target, "PASS_TO_PASS": keep}
+    path = _dataset(
+        tmp_path,
+        [row("acme__calc-1", patch=gold, **fields), row("acme__calc-2", patch=wrong, **fields)],
+    )
+
+    result = verifix("bench", "validate", str(path), "--repos", str(tmp_path / "repos"), "--json")
+
+    assert result.code == 1, result.err
+    first, second = (json.loads(line) for line in result.out.splitlines())
+    assert (first["holds"], first["gold"], first["bare"]) == (True, "VERIFIED", "NOT_VERIFIED")
+    assert second["holds"] is False and second["reason"].startswith("gold NOT VERIFIED")

@@ -107,10 +107,13 @@ def write(repo: Path, record: dict[str, Any]) -> Path:
     """The record as JSON under .verifix/runs, with every secret it may hold redacted (a
     test log or a model reply can carry one)."""
     exclude_verifix_dir(repo)
-    folder = repo / RUNS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
     stamp = record["started"].replace(":", "").replace("-", "").split("+")[0]
-    path = folder / f"{stamp}.json"
+    return write_to(repo / RUNS_DIR / f"{stamp}.json", record)
+
+
+def write_to(path: Path, record: dict[str, Any]) -> Path:
+    """The record as JSON at ``path`` (a batch keeps one per instance), redacted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(redact_data(record), indent=1))
     return path
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from verifix.agent import bench, swebench
+from verifix.agent import bench, runner, settings, swebench
+from verifix.agent.engine import Limits
+from verifix.agent.model import Budget, Model
+from verifix.sandbox.errors import UsageError
 
 from . import exit_codes
+from . import fix_options as o
 from .output import ProgressLog, plain, stdout
 
 bench_app = typer.Typer(help="Run and check many SWE-bench-style instances at once.")
@@ -85,3 +90,80 @@ def _table(results: list[bench.Validation]) -> None:
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))
     stdout.print(table)
+
+
+@bench_app.command("run")
+def run(
+    dataset: Dataset,
+    repos: Repos = Path("."),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where predictions.jsonl, records go.")
+    ] = Path("verifix-bench"),
+    instance: Only = None,
+    span: Span = None,
+    pattern: Pattern = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Instances side by side on this machine.")
+    ] = 1,
+    max_total_cost: Annotated[
+        float | None,
+        typer.Option("--max-total-cost", help="USD for the whole batch, on top of --max-cost."),
+    ] = None,
+    model: o.ModelName = None,
+    api_base: o.ApiBase = None,
+    price_in: o.PriceIn = None,
+    price_out: o.PriceOut = None,
+    accept_unknown_cost: o.AcceptUnknownCost = False,
+    max_cost: o.MaxCost = None,
+    max_attempts: o.MaxAttempts = None,
+    timeout: o.Timeout = 1800,
+    candidates: o.Candidates = 1,
+    strategy: o.StrategyName = "linear",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> int:
+    """Repair every instance of a dataset: predictions in the SWE-bench format, a record per
+    instance and a summary with verifix's own check.
+
+    The problem statement is the issue; the instance's tests are never shown to the model.
+    A second run into the same --output skips the instances already predicted.
+    Exit codes: 0 the batch ran (whatever it resolved), 2 usage, 3 environment or provider.
+    """
+    runner.check_search(strategy, candidates, None)
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    chosen = swebench.select(swebench.load_all(dataset), instance, span, pattern)
+    flags = settings.Flags(
+        model, api_base, price_in, price_out, accept_unknown_cost, max_cost, max_attempts
+    )
+    resolved = settings.for_repo(None, flags)  # a dataset's repositories may not set a model
+    Model(resolved.config, Budget(resolved.max_cost)).preflight()
+
+    def make_model() -> Model:
+        return Model(
+            resolved.config, Budget(resolved.max_cost), deadline=time.monotonic() + timeout
+        )
+
+    batch = bench.Batch(
+        repos,
+        output,
+        make_model,
+        resolved.config.model,
+        resolved.max_cost,
+        Limits(resolved.max_attempts, timeout),
+        workers,
+        max_total_cost,
+        {"strategy": strategy, "candidates": candidates},
+    )
+    log = ProgressLog(quiet)
+    results = bench.BatchRun(batch, log.event).run(chosen)
+    rows = [
+        (r.instance_id, r.status, str(r.resolved), f"${r.cost:.4f}", f"{r.seconds:.0f}s", r.reason)
+        for r in results
+    ]
+    for row in rows:
+        stdout.print(escape("  ".join(row)))
+    solved = sum(bool(r.resolved) for r in results)
+    spent = sum(r.cost for r in results)
+    stdout.print(f"{solved} of {len(results)} resolved by verifix's check; ${spent:.4f}")
+    stdout.print(f"predictions: {output / bench.PREDICTIONS}")
+    return exit_codes.VERIFIED

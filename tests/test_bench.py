@@ -90,3 +90,52 @@ def test_gold_patches_hold_and_a_wrong_one_is_named(tmp_path):
     first, second = (json.loads(line) for line in result.out.splitlines())
     assert (first["holds"], first["gold"], first["bare"]) == (True, "VERIFIED", "NOT_VERIFIED")
     assert second["holds"] is False and second["reason"].startswith("gold NOT VERIFIED")
+
+
+HIDDEN = (
+    "diff --git a/tests/test_hidden.py b/tests/test_hidden.py\nnew file mode 100644\n"
+    "--- /dev/null\n+++ b/tests/test_hidden.py\n@@ -0,0 +1,5 @@\n+from calc import add\n+\n+\n"
+    "+def test_add_more():\n+    assert add(1, 1) == 2\n"
+)
+
+
+@pytest.mark.docker
+def test_a_batch_predicts_resumes_and_checks_with_the_hidden_tests(tmp_path):
+    from test_fix import RIGHT, WRONG
+    from verifix.cli.example.scripted_model import ScriptedModel
+
+    repo = new_repo(tmp_path / "repos" / "acme__calc")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    fields = {
+        "base_commit": base,
+        "test_patch": HIDDEN,
+        "FAIL_TO_PASS": json.dumps(["tests/test_hidden.py::test_add_more"]),
+        "PASS_TO_PASS": json.dumps(["tests/test_calc.py::test_double"]),
+    }
+    path = _dataset(tmp_path, [row("acme__calc-1", **fields), row("acme__calc-2", **fields)])
+    out = tmp_path / "out"
+    args = ["bench", "run", str(path), "--repos", str(tmp_path / "repos"), "-o", str(out)]
+    model = ["--model", "openai/scripted", "--price-in", "1", "--price-out", "2"]
+
+    with ScriptedModel([RIGHT, WRONG]) as server:
+        first = verifix(*args, *model, "--api-base", server.url, "--max-attempts", "1")
+    assert first.code == 0, first.err
+    predictions = [
+        json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert [p["instance_id"] for p in predictions] == ["acme__calc-1", "acme__calc-2"]
+    assert {p["model_name_or_path"] for p in predictions} == {"openai/scripted"}
+    right, wrong = predictions
+    assert "+    return a + b" in right["model_patch"] and "test_" not in right["model_patch"]
+    assert wrong["model_patch"] == ""  # nothing verified: nothing predicted
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(i["instance_id"], i["resolved"]) for i in summary["instances"]] == [
+        ("acme__calc-1", True),
+        ("acme__calc-2", False),
+    ]
+    assert (out / "records" / "acme__calc-1.json").is_file()
+
+    with ScriptedModel([RIGHT]) as server:
+        again = verifix(*args, *model, "--api-base", server.url)
+        assert server.requests == []
+    assert again.code == 0 and "2 instances already done" in again.err

@@ -52,6 +52,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "show",
         "Show what a fix run did: attempts, verdicts, costs and the patch.",
     ),
+    "view": (
+        "view_cmd",
+        "view",
+        "Write a run as an HTML page: the issue, candidates or tree, diffs, verdicts, spend.",
+    ),
     "demo": (
         "demo_cmd",
         "demo",

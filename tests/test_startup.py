@@ -80,7 +80,19 @@ def _listing() -> dict[str, str]:
 def test_the_listing_names_every_command_with_its_own_help():
     listing = _listing()
     assert list(listing) == [
-        *("verify", "fix", "locate", "show", "demo", "bench", "env", "sandbox", "github", "hook")
+        *(
+            "verify",
+            "fix",
+            "locate",
+            "show",
+            "view",
+            "demo",
+            "bench",
+            "env",
+            "sandbox",
+            "github",
+            "hook",
+        )
     ]
     for name, summary in listing.items():
         result = verifix(name, "--help")

@@ -1,0 +1,78 @@
+"""``verifix view``: a run record as an HTML page, loaded in headless Chromium (Debian's
+``chromium``) and checked by what it renders. The record is hostile: nothing in it may
+become markup or script."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from conftest import verifix
+from fakes import MemorySandbox, ScriptedChat
+from test_engine import RIGHT, WRONG, always, block
+from verifix.agent import events as ev
+from verifix.agent.engine import Limits
+from verifix.agent.issue import Issue
+from verifix.agent.runner import Request, run
+
+HOSTILE = '<script>document.title="owned"</script><img src=x onerror="document.title=1">'
+ADD = "tests/test_calc.py::test_add"
+
+
+def adds(patch: str) -> bool:
+    return "+    return a + b" in patch or "sum((a, b))" in patch
+
+
+def rendered(page) -> str:
+    """The DOM Chromium builds from the page, serialized after load."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "headless Chromium is needed (Debian: apt-get install chromium)"
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.fixture
+def page(make_repo, tmp_path):
+    repo = make_repo()
+    issue = Issue("add() subtracts " + HOSTILE, "body " + HOSTILE)
+    other = block("calc.py", "    return a - b\n", "    return sum((a, b))\n", HOSTILE)
+    model = ScriptedChat([WRONG + HOSTILE, RIGHT, other])
+    request = Request(
+        repo,
+        issue,
+        lambda: model,
+        Limits(2, 60),
+        sandbox=MemorySandbox({ADD: adds, "tests/test_calc.py::test_ok": always}),
+        candidates=3,
+    )
+    result = run(request, ev.ignore)
+    shown = verifix("view", str(result.record), "-o", str(tmp_path / "run.html"))
+    assert shown.code == 0, shown.err
+    return tmp_path / "run.html", len(result.fix.attempts)
+
+
+def test_the_page_shows_the_issue_attempts_diffs_and_the_vote(page):
+    path, attempts = page
+    dom = rendered(path)
+
+    assert "<h1>add() subtracts &lt;script&gt;" in dom
+    assert re.search(r'<span class="add">\+    return a \+ b</span>', dom)
+    assert dom.count("<summary>attempt f") == attempts
+    assert dom.count('<tr class="chosen">') == 1
+    assert "<h2>Vote</h2>" in dom and "<h2>Spend</h2>" in dom and "<polyline" in dom
+
+
+def test_nothing_in_a_record_becomes_markup_or_script(page):
+    dom = rendered(page[0])
+
+    assert "<script" not in dom and "<img" not in dom
+    assert "<title>owned</title>" not in dom and "<title>1</title>" not in dom
+    assert "&lt;script&gt;" in dom  # shown as text

@@ -15,7 +15,7 @@ from verifix.agent.engine import Limits
 from verifix.agent.model import Budget, Model
 from verifix.sandbox.errors import UsageError
 
-from . import exit_codes
+from . import bench_report, exit_codes
 from . import fix_options as o
 from .output import ProgressLog, plain, stdout
 
@@ -166,4 +166,19 @@ def run(
     spent = sum(r.cost for r in results)
     stdout.print(f"{solved} of {len(results)} resolved by verifix's check; ${spent:.4f}")
     stdout.print(f"predictions: {output / bench.PREDICTIONS}")
+    return exit_codes.VERIFIED
+
+
+@bench_app.command("report")
+def report(
+    output: Annotated[
+        Path, typer.Argument(help="A bench run's output folder (with summary.json).")
+    ] = Path("verifix-bench"),
+) -> int:
+    """Write a batch's report as an HTML page: resolve rate, cost, time, each instance's run."""
+    if not (output / bench.SUMMARY).is_file():
+        raise UsageError(f"{output} holds no {bench.SUMMARY}: run verifix bench run -o {output}")
+    target = output / "report.html"
+    target.write_text(bench_report.page(output), encoding="utf-8")
+    stdout.out(str(target), highlight=False)
     return exit_codes.VERIFIED

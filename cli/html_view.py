@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-_STYLE = """
+STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}
 h1{font-size:1.5em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;padding:.2em .5em;
@@ -199,7 +199,7 @@ def page(data: dict[str, Any]) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
         "style-src 'unsafe-inline'\">"
-        f"<title>{title}</title><style>{_STYLE}</style></head><body>"
+        f"<title>{title}</title><style>{STYLE}</style></head><body>"
         f"<h1>{title}</h1>"
         f"<p class='meta'>model {model}; stopped: {escape(out['stopped'])}; "
         f"${out['cost']:.4f} in {out['calls']} calls, {tokens} tokens; "

@@ -4,6 +4,7 @@ become markup or script."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -76,3 +77,30 @@ def test_nothing_in_a_record_becomes_markup_or_script(page):
     assert "<script" not in dom and "<img" not in dom
     assert "<title>owned</title>" not in dom and "<title>1</title>" not in dom
     assert "&lt;script&gt;" in dom  # shown as text
+
+
+def test_a_bench_report_shows_the_resolve_rate_and_links_each_run(page, tmp_path):
+    record_page, _ = page
+    out = tmp_path / "bench"
+    (out / "records").mkdir(parents=True)
+    record = next(record_page.parent.glob("repo/.verifix/runs/*.json"))
+    kept = out / "records" / "acme__calc-1.json"
+    kept.write_text(record.read_text())
+    rows = [
+        {"instance_id": "acme__calc-1", "status": "VERIFIED", "resolved": True, "cost": 0.05,
+         "seconds": 12.0, "reason": "targets pass", "record": str(kept)},
+        {"instance_id": HOSTILE, "status": "ERROR", "resolved": None, "cost": 0.0,
+         "seconds": 1.0, "reason": HOSTILE, "record": None},
+    ]  # fmt: skip
+    totals = {"instances": 2, "verified": 1, "resolved": 1, "cost": 0.05, "seconds": 13.0}
+    (out / "summary.json").write_text(json.dumps({"instances": rows, "totals": totals}))
+
+    made = verifix("bench", "report", str(out))
+
+    assert made.code == 0, made.err
+    dom = rendered(out / "report.html")
+    assert "1 of 2 resolved (50%)" in dom
+    assert '<a href="records/acme__calc-1.html">run</a>' in dom
+    assert (out / "records" / "acme__calc-1.html").is_file()
+    assert "<script" not in dom and "<img" not in dom
+    assert dom.count("<svg") == 3

@@ -1,0 +1,99 @@
+"""``verifix bench report``: a batch's output folder as one self-contained HTML page: the
+resolve rate, the cost per instance, fixes against dollars, time per instance, and a table
+linking each instance's own page (``verifix view``'s, written next to its record).
+
+As with ``html_view``, every string is escaped and the page runs no script."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from . import html_view
+
+STYLE = html_view.STYLE + ".bar{fill:#0550ae} .axis{stroke:#999}"
+
+
+def _bars(title: str, values: list[float], unit: str) -> str:
+    """A small inline SVG bar chart, one bar per instance."""
+    if not values:
+        return ""
+    width, height = 480, 120
+    top = max(values) or 1.0
+    step = width / len(values)
+    bars = "".join(
+        f'<rect class="bar" x="{i * step + 1:.1f}" y="{height - (v / top) * (height - 10):.1f}" '
+        f'width="{max(step - 2, 1):.1f}" height="{(v / top) * (height - 10):.1f}"/>'
+        for i, v in enumerate(values)
+    )
+    return (
+        f"<h2>{escape(title)}</h2>"
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
+        f'{bars}<line class="axis" x1="0" y1="{height}" x2="{width}" y2="{height}"/></svg>'
+        f"<p class='meta'>max {top:.4g} {escape(unit)}</p>"
+    )
+
+
+def _fixes_against_dollars(rows: list[dict[str, Any]]) -> str:
+    """Resolved instances as the money spent grows, cheapest instances first."""
+    spent, solved, points = 0.0, 0, []
+    for row in sorted(rows, key=lambda r: r["cost"]):
+        spent += row["cost"]
+        solved += bool(row["resolved"])
+        points.append((spent, solved))
+    if not points:
+        return ""
+    width, height = 480, 160
+    most_cost = points[-1][0] or 1.0
+    most = max(len(rows), 1)
+    coords = " ".join(
+        f"{c / most_cost * width:.1f},{height - 10 - s / most * (height - 20):.1f}"
+        for c, s in points
+    )
+    return (
+        "<h2>Fixes against dollars</h2>"
+        f'<svg width="{width}" height="{height}" role="img" aria-label="resolved by spend">'
+        f'<polyline fill="none" stroke="#116329" stroke-width="2" points="{coords}"/></svg>'
+    )
+
+
+def page(out: Path) -> str:
+    """The report of the batch in ``out`` (its ``summary.json``), writing each instance's
+    own page next to its record."""
+    summary = json.loads((out / "summary.json").read_text())
+    rows = summary["instances"]
+    totals = summary["totals"]
+    table = []
+    for row in rows:
+        link = ""
+        if row.get("record"):
+            record = Path(row["record"])
+            view = record.with_suffix(".html")
+            view.write_text(html_view.page(json.loads(record.read_text())), encoding="utf-8")
+            link = f"<a href='{escape(view.relative_to(out).as_posix())}'>run</a>"
+        verdict = "ok" if row["resolved"] else "bad"
+        table.append(
+            f"<tr><td>{escape(row['instance_id'])}</td><td>{escape(row['status'])}</td>"
+            f"<td class='{verdict}'>{escape(str(row['resolved']))}</td>"
+            f"<td>${row['cost']:.4f}</td><td>{row['seconds']:.0f}</td>"
+            f"<td>{escape(row['reason'])}</td><td>{link}</td></tr>"
+        )
+    n = totals["instances"] or 1
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'\">"
+        f"<title>verifix bench report</title><style>{STYLE}</style></head><body>"
+        "<h1>verifix bench report</h1>"
+        f"<p class='resolved'>{totals['resolved']} of {totals['instances']} resolved "
+        f"({totals['resolved'] / n:.0%}); {totals['verified']} verified by verifix; "
+        f"${totals['cost']:.4f} in all; {totals['seconds']:.0f} s of instance time</p>"
+        f"{_bars('Cost per instance', [r['cost'] for r in rows], 'USD')}"
+        f"{_fixes_against_dollars(rows)}"
+        f"{_bars('Time per instance', [r['seconds'] for r in rows], 's')}"
+        "<h2>Instances</h2><table><tr><th>instance</th><th>status</th><th>resolved</th>"
+        f"<th>cost</th><th>seconds</th><th>why</th><th></th></tr>{''.join(table)}</table>"
+        "</body></html>"
+    )

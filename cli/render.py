@@ -123,6 +123,26 @@ def tests(v: Verdict) -> None:
         )
 
 
+#: How the stages of a check read, in the order they run.
+_STAGE_WORDS = {
+    "apply": "apply",
+    "targets": "targets alone",
+    "affected": "affected tests",
+    "full": "full suite",
+}
+
+
+def _stages(v: Verdict) -> str:
+    """``stages: targets alone 0.6s, affected tests 2.3s (decided here)``: what ran, for
+    how long, and which stage decided; empty when no patch ran."""
+    ran = [
+        f"{words} {v.timings[f'{name}_s']:.1f}s" + (" (decided here)" if name == v.stage else "")
+        for name, words in _STAGE_WORDS.items()
+        if f"{name}_s" in v.timings
+    ]
+    return f"stages: {', '.join(ran)}" if ran else ""
+
+
 def verdict(v: Verdict) -> None:
     stdout.print(f"[{_STYLE[v.status]}]{status_label(v.status.value)}[/]  {escape(v.reason)}")
     if v.rejected:
@@ -150,3 +170,6 @@ def verdict(v: Verdict) -> None:
         )
         for note in env.get("notes", []):
             stdout.print(f"[yellow]note:[/yellow] {escape(note)}")
+    stages = _stages(v)
+    if stages:
+        stdout.print(f"[dim]{escape(stages)}[/dim]")

@@ -205,6 +205,7 @@ class BatchRun:
                 self.batch.limits,
                 snapshot=lambda _repo: snapshot.of_commit(clone, instance.base_commit),
                 keep_record=False,
+                always_reproduce=True,
                 **self.batch.request,
             )
             run = runner.run(request, _prefixed(self.events, name))

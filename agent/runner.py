@@ -86,6 +86,9 @@ class Request:
     rebuild: bool = False
     #: On a green repo: write a failing test first (else accept a patch that breaks nothing).
     reproduce_first: bool = True
+    #: Write the failing test first even when tests already fail: they may fail for other
+    #: reasons (a batch, whose instances name no target, must not take them for the issue).
+    always_reproduce: bool = False
     #: Globs of refused paths the model may edit anyway (``--allow-path``).
     allowed: tuple[str, ...] = ()
     #: The tree to test: the working tree by default; the hook passes a commit or the index.
@@ -517,7 +520,8 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
             result.localization = chooser.messages
             localizer = chooser
         green = not named and not result.failing
-        if not green or not request.reproduce_first:
+        first_a_test = request.reproduce_first and not named and (green or request.always_reproduce)
+        if not first_a_test:
             if green:
                 events(Step("nothing fails and --no-repro: accepting a patch that breaks nothing"))
             _repair(
@@ -532,7 +536,8 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
                 localizer=localizer,
             )
             return
-        events(Step("nothing fails on the base tree: reproducing the issue as a test"))
+        why = "nothing fails on the base tree" if green else "tests that fail may not be the issue"
+        events(Step(f"{why}: reproducing the issue as a test"))
         result.reproduction = Outcome("reproduction")
         repro_task = ReproductionTask(issue, session, tokens, localizer)
         _solve(request, sandbox, repro_task, model, result.reproduction, events, [])

@@ -161,3 +161,16 @@ def test_the_users_worktree_is_untouched(make_repo):
 
     after = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
     assert {p: b for p, b in after.items() if ".verifix" not in p.parts} == before
+
+
+def test_with_always_reproduce_a_failing_tree_still_gets_its_own_test_first(make_repo):
+    repo = make_repo()
+    unrelated = "tests/test_calc.py::test_broken_for_another_reason"
+    tests = {unrelated: lambda p: False, OK: always, REPRO_ID: new_test}
+    req, sandbox = request(repo, [REPRO_FAILS, RIGHT], tests, always_reproduce=True)
+
+    result = run(req, ev.ignore)
+
+    assert result.failing == [unrelated]
+    assert result.status()[0] == "VERIFIED"  # the unrelated failure is no target
+    assert sandbox.sessions[-1].targets_named == [REPRO_ID]

@@ -92,6 +92,10 @@ def test_gold_patches_hold_and_a_wrong_one_is_named(tmp_path):
     assert second["holds"] is False and second["reason"].startswith("gold NOT VERIFIED")
 
 
+REPRO = (
+    "tests/test_verifix_repro.py\n<<<<<<< SEARCH\n=======\nfrom calc import add\n\n\n"
+    "def test_repro():\n    assert add(2, 3) == 5\n>>>>>>> REPLACE\n"
+)
 HIDDEN = (
     "diff --git a/tests/test_hidden.py b/tests/test_hidden.py\nnew file mode 100644\n"
     "--- /dev/null\n+++ b/tests/test_hidden.py\n@@ -0,0 +1,5 @@\n+from calc import add\n+\n+\n"
@@ -117,7 +121,8 @@ def test_a_batch_predicts_resumes_and_checks_with_the_hidden_tests(tmp_path):
     args = ["bench", "run", str(path), "--repos", str(tmp_path / "repos"), "-o", str(out)]
     model = ["--model", "openai/scripted", "--price-in", "1", "--price-out", "2"]
 
-    with ScriptedModel([RIGHT, WRONG]) as server:
+    # Each instance reproduces the issue as a test first (an instance names no target).
+    with ScriptedModel([REPRO, RIGHT, REPRO, WRONG]) as server:
         first = verifix(*args, *model, "--api-base", server.url, "--max-attempts", "1")
     assert first.code == 0, first.err
     predictions = [
@@ -126,6 +131,7 @@ def test_a_batch_predicts_resumes_and_checks_with_the_hidden_tests(tmp_path):
     assert [p["instance_id"] for p in predictions] == ["acme__calc-1", "acme__calc-2"]
     assert {p["model_name_or_path"] for p in predictions} == {"openai/scripted"}
     right, wrong = predictions
+    # The source change only: verifix's own reproduction test is in the record, not here.
     assert "+    return a + b" in right["model_patch"] and "test_" not in right["model_patch"]
     assert wrong["model_patch"] == ""  # nothing verified: nothing predicted
     summary = json.loads((out / "summary.json").read_text())

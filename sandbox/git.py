@@ -149,6 +149,14 @@ def _repo(path: Path) -> Iterator[gitpython.Repo]:
         repo.close()
 
 
+def _in(found: gitpython.Repo) -> gitpython.Git:
+    """A command runner inside ``found``'s git folder, where object commands (cat-file,
+    archive) work for every kind of repository. ``Repo.git`` of a bare repository runs in
+    the process's current folder (another repository, or none), and GitPython takes a
+    mirror kept as ``NAME/repo`` for the ``.git`` of a work tree at ``NAME``."""
+    return _gitpython().Git(found.git_dir)
+
+
 # -- where things are ----------------------------------------------------------------
 
 
@@ -285,7 +293,7 @@ def read_blobs(repo: Path, shas: Iterable[str]) -> Iterator[tuple[str, bytes | N
     is None for a blob the object store does not have (partial clones, mirrors that leave
     out large files). The consumer must take every item (or close the iterator)."""
     with _repo(repo) as found:
-        batch = found.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
+        batch = _in(found).cat_file("--batch", as_process=True, istream=subprocess.PIPE)
         stdin, stdout = batch.proc.stdin, batch.proc.stdout
         try:
             for sha in shas:
@@ -310,7 +318,7 @@ def archive(repo: Path, tree: str, out: IO[bytes], prefix: str = "") -> bool:
     git refuses, as it does for a tree with any blob missing."""
     options = ["--format=tar", *([f"--prefix={prefix}/"] if prefix else [])]
     with _repo(repo) as found:
-        status, *_ = found.git.archive(
+        status, *_ = _in(found).archive(
             *options,
             tree,
             output_stream=out,

@@ -350,3 +350,21 @@ def test_the_token_travels_in_the_environment_scoped_to_one_host(monkeypatch):
     )
     assert "GIT_CONFIG_KEY_1" not in git.remote_env("git@github.com:acme/calc.git", "t0k")
     assert "GIT_CONFIG_KEY_1" not in git.remote_env("https://github.com/acme/calc.git", None)
+
+
+@pytest.mark.parametrize("layout", ["mirror.git", "acme+calc/repo"])
+def test_a_mirror_is_read_from_itself_wherever_verifix_runs(tmp_path, monkeypatch, layout):
+    """A bare mirror (also one kept as ``NAME/repo``, which GitPython takes for the ``.git``
+    of a work tree at ``NAME``) is read from its own objects, even when the current folder
+    is another repository."""
+    repo = _repo(tmp_path / "origin", {"mine.py": "x = 1\n"})
+    mirror = tmp_path / layout
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "-q", "--mirror", str(repo), str(mirror)], check=True)
+    monkeypatch.chdir(_repo(tmp_path / "elsewhere", {"other.py": "y = 2\n"}))
+
+    with snapshot.of_commit(mirror, "HEAD") as snap:
+        assert sorted(p.name for p in snap.root.rglob("*.py")) == ["mine.py"]
+    tree = git.tree_of(mirror, "HEAD")
+    (entry,) = [e for e in git.tree_entries(mirror, tree) if e.path == "mine.py"]
+    assert list(git.read_blobs(mirror, [entry.sha])) == [(entry.sha, b"x = 1\n")]

@@ -53,6 +53,8 @@ class TestReport:
     command: str
     error: str | None = None  # set when the run produced no usable results
     counts: Mapping[str, int] = field(default_factory=dict)
+    #: The results channel held more than verifix reads, or lines it did not write.
+    tampered: bool = False
 
     def outcome(self, test_id: str) -> str | None:
         result = self.results.get(test_id)
@@ -306,6 +308,7 @@ def _report(raw: bytes, run: dict, output: str, command: str, timeout_s: int) ->
             command,
             f"the tests sent {run['bytes']} bytes of results, more than the "
             f"{REPORT_LIMIT_BYTES // (1024 * 1024)} MiB verifix reads: the run is not judged",
+            tampered=True,
         )
     tests, sessions, malformed = _parse(raw)
     died = (
@@ -332,4 +335,4 @@ def _report(raw: bytes, run: dict, output: str, command: str, timeout_s: int) ->
     counts: dict[str, int] = {}
     for test in results.values():
         counts[test.outcome] = counts.get(test.outcome, 0) + 1
-    return TestReport(results, result, command, error, counts)
+    return TestReport(results, result, command, error, counts, tampered=bool(malformed))

@@ -365,7 +365,11 @@ def judge_targets(
         return None
     changes = [_change(baseline, alone, t) for t in resolved]
     errors = _run_errors(alone)
-    if alone.error:
+    never_run = [t for t in resolved if baseline.outcome(t) is None and alone.outcome(t) is None]
+    # No results at all from targets that never existed: ids that name no test, not a run
+    # that went wrong (that is an ERROR, as for the full run).
+    nothing_named = len(never_run) == len(resolved) and not alone.tampered
+    if alone.error and not (nothing_named and not alone.results and not alone.exec.timed_out):
         found = plan.verdict(
             Status.ERROR,
             f"the run of the target tests with the patch was not judged: {alone.error}",
@@ -374,10 +378,12 @@ def judge_targets(
         )
         found.stage = "targets"
         return found
+    if alone.error:
+        errors = []
     confirmation, why = _confirmation(alone, resolved)
     if why is None:
         return None
-    failing = confirmation["not_passing"]
+    failing = [t for t in confirmation["not_passing"] if t not in never_run]
     reasons = errors[:1]
     if failing:
         reasons.append(
@@ -386,7 +392,11 @@ def judge_targets(
             f"({failing[0]}: {alone.outcome(failing[0]) or 'not run'}); "
             "the rest of the suite was not run"
         )
-    else:
+    if never_run:
+        reasons.append(
+            f"{_tests(len(never_run), 'target tests')} never ran (is the id right?): {never_run[0]}"
+        )
+    if not failing and not never_run:
         reasons.append(why)
     found = plan.verdict(
         Status.NOT_VERIFIED,

@@ -53,7 +53,7 @@ def test_relies_on_another_file():
     "    assert area(7, 2) == 14\n",
     **{
         f"tests/test_other_{n}.py": "".join(
-            f"def test_{n}_{i}():\n    assert {i} == {i}\n\n\n" for i in range(3)
+            f"def test_{n}_{i}():\n    assert {i} == {i}\n\n\n" for i in range(5)
         )
         for n in "bcd"
     },
@@ -116,7 +116,7 @@ def test_a_correct_patch_runs_the_full_suite_before_verified(make_repo, tmp_path
     assert verdict["status"] == "VERIFIED"
     assert verdict["stage"] == "full"
     assert {"targets_s", "affected_s", "full_s"} <= set(verdict["timings"])
-    assert verdict["counts"]["patched"]["passed"] == 15  # the whole suite ran
+    assert verdict["counts"]["patched"]["passed"] == 21  # the whole suite ran
     assert verdict["confirmation"]["ran"] is True  # the targets' own run, from the first stage
     assert verdict["confirmation"]["exit_code"] == 0
     assert "running the full suite with the patch" in err
@@ -146,5 +146,5 @@ def test_no_stage_runs_the_full_suite_at_once(make_repo, tmp_path):
     assert code == 1
     assert verdict["stage"] == "full"
     assert "targets_s" not in verdict["timings"] and "full_s" in verdict["timings"]
-    assert verdict["counts"]["patched"]["passed"] == 14
+    assert verdict["counts"]["patched"]["passed"] == 20
     assert "running the tests with the patch" in err

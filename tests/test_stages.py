@@ -218,13 +218,19 @@ def test_nothing_affected_skips_the_stage(tmp_path):
     assert plan.skip == "no test file imports the changed modules" and plan.files == []
 
 
-def test_most_of_the_suite_affected_skips_the_stage(tmp_path):
-    index = core_repo(tmp_path)
+def test_a_quarter_of_the_suite_or_more_affected_skips_the_stage(tmp_path):
+    target = ["tests/test_target.py::test_bug"]
+    index = core_repo(tmp_path / "small")
+    assert not plan_affected(patch_of("pkg/core.py"), SUITE, target, None, index).skip  # 3 of 15
+    assert (
+        "3 of 15"
+        in plan_affected(patch_of("pkg/core.py"), SUITE, target, None, index, max_share=0.2).skip
+    )
+    index = core_repo(tmp_path / "wide")
     for i in range(4):
-        (tmp_path / f"tests/test_other{i}.py").write_text("import pkg.core\n")
-    plan = plan_affected(patch_of("pkg/core.py"), SUITE, [], None, ImportIndex(tmp_path))
+        (tmp_path / f"wide/tests/test_other{i}.py").write_text("import pkg.core\n")
+    plan = plan_affected(patch_of("pkg/core.py"), SUITE, [], None, index)
     assert plan.files == [] and "the full suite runs instead" in plan.skip
-    assert plan_affected(patch_of("pkg/core.py"), SUITE, [], None, index, max_share=0.1).skip
 
 
 # --------------------------------------------------------------- the stages' judgement
@@ -266,6 +272,19 @@ def test_a_target_run_timing_out_or_unjudged_ends_the_check():
     verdict = judge_targets(BASE, looped, targets=None, must_pass=None)
     assert verdict is not None and verdict.status is Status.NOT_VERIFIED
     assert any("timed out" in e for e in verdict.errors)
+
+
+def test_a_named_target_naming_no_test_never_ran_but_a_flood_is_an_error():
+    nothing = report([], finished=False, exit=4)
+    verdict = judge_targets(BASE, nothing, targets=["t.py::nope"], must_pass=None)
+    assert verdict is not None and verdict.status is Status.NOT_VERIFIED
+    assert verdict.reason == "1 target test never ran (is the id right?): t.py::nope"
+    flooded = report([], truncated=True, bytes=1 << 30)
+    verdict = judge_targets(BASE, flooded, targets=["t.py::nope"], must_pass=None)
+    assert verdict is not None and verdict.status is Status.ERROR
+    broke = judge_targets(BASE, nothing, targets=None, must_pass=None)  # T ran at baseline
+    assert broke is not None and broke.status is Status.ERROR
+    assert "produced no test results" in broke.reason
 
 
 def test_a_named_target_that_already_passes_is_decided_before_running():

@@ -148,3 +148,18 @@ def test_no_stage_runs_the_full_suite_at_once(make_repo, tmp_path):
     assert "targets_s" not in verdict["timings"] and "full_s" in verdict["timings"]
     assert verdict["counts"]["patched"]["passed"] == 20
     assert "running the tests with the patch" in err
+
+
+def test_a_patch_that_does_not_apply_runs_no_test(make_repo, tmp_path):
+    repo = make_repo(FILES)
+    stale = diff_for(repo, "calc.py", FIXED).replace("-    return a - b", "-    return a * b")
+    patch = tmp_path / "stale.diff"
+    patch.write_text(stale)
+
+    result = verifix("verify", "--patch", str(patch), "--json", str(repo))
+
+    verdict = json.loads(result.out)
+    assert verdict["status"] == "DOES_NOT_APPLY"
+    assert verdict["stage"] == "apply"
+    assert "apply_s" in verdict["timings"] and "targets_s" not in verdict["timings"]
+    assert "patched" not in verdict["counts"]

@@ -229,7 +229,7 @@ class Model:
             completion_tokens = charged_tokens(
                 reported_completion, self._count(text=text), max_tokens
             )
-            if (reported_prompt or 0) > bound or (reported_completion or 0) > max_tokens:
+            if _count_of(reported_prompt) > bound or _count_of(reported_completion) > max_tokens:
                 self.budget.clamped += 1
             cost = self.budget.settle(
                 worst,
@@ -264,6 +264,12 @@ class Model:
             kwargs["api_base"] = self.config.api_base
             kwargs["api_key"] = os.environ.get("VERIFIX_API_KEY") or "none"
         return _litellm().completion(**kwargs)
+
+
+def _count_of(reported: object) -> int:
+    """A usage count as a number, or 0 for anything else a provider may send (a string, a
+    float, null): only to tell whether the report was clamped."""
+    return reported if isinstance(reported, int) and not isinstance(reported, bool) else 0
 
 
 def _expected_keys(litellm: Any, model: str) -> list[str]:

@@ -8,6 +8,7 @@ $2 out, so a dollar figure reads as a token count.
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 from verifix.agent import settings
@@ -229,3 +230,19 @@ def test_candidate_sampling_reaches_the_provider():
         model(server, 1.0).complete(MESSAGES, temperature=0.7, seed=3)
 
     assert server.requests[0]["temperature"] == 0.7 and server.requests[0]["seed"] == 3
+
+
+def test_usage_of_the_wrong_type_is_charged_what_was_counted_and_the_run_goes_on(monkeypatch):
+    """A provider (or a proxy) that reports usage as strings or floats: charged what verifix
+    counted, no crash, no reservation left behind."""
+    reply = SimpleNamespace(
+        choices=[SimpleNamespace(message=SimpleNamespace(content="fine"))],
+        usage=SimpleNamespace(prompt_tokens="123", completion_tokens=4.5),
+    )
+    llm = Model(ModelConfig("openai/x", price_in=1.0, price_out=2.0), Budget(1.0))
+    monkeypatch.setattr(llm, "_send", lambda *args: reply)
+
+    first = llm.complete(MESSAGES)
+
+    assert first.prompt_tokens > 0 and first.completion_tokens > 0 and first.cost > 0
+    assert llm.budget.left() == pytest.approx(1.0 - llm.budget.spent)

@@ -241,7 +241,8 @@ def test_comment_says_what_was_tried_when_nothing_is_verified(make_repo, tmp_pat
     [(repo_name, number, body)] = github.posted_comments
     assert (repo_name, number) == ("acme/calc", 7)
     assert "verifix tried 1 patch for" in body
-    assert "1 of 2 target tests does not pass" in body
+    # The best attempt's failure, as the staged check worded it.
+    assert "1 of 2 target tests still fails with the patch" in body
     assert github.pulls == []
 
 

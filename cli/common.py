@@ -12,12 +12,15 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from verifix.sandbox.config import EnvSpec
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from verifix.agent.issue import Issue
 
 ENV_PANEL = "Environment (overrides .verifix.toml and detection)"
 
@@ -93,6 +96,28 @@ TestOpt = Annotated[
 #: that use the old spelling keep working, and help shows only the one spelling.
 TestsAliasOpt = Annotated[list[str] | None, typer.Option("--tests", hidden=True)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+
+
+def local_issue(target: str, issue_file: Path | None, issue_text: str | None) -> Issue | None:
+    """The issue named by ``--issue-file`` or ``--issue-text``, or None when ``target`` is a
+    GitHub issue reference (URL, OWNER/REPO#N, '#N'); one-line errors when both or neither
+    name it. Anything with a '#' that is not a folder is meant as a reference."""
+    from verifix.agent import github
+    from verifix.agent import issue as issues
+
+    from_github = github.looks_like_reference(target) or (
+        "#" in target and not Path(target).exists()
+    )
+    if from_github and (issue_file or issue_text):
+        raise UsageError(f"{target} names the issue already: drop --issue-file/--issue-text")
+    if not from_github and (issue_file is None) == (issue_text is None):
+        raise UsageError(
+            "name the issue: a GitHub reference (URL, OWNER/REPO#N, '#N'), "
+            "--issue-file PATH or --issue-text TEXT"
+        )
+    if from_github:
+        return None
+    return issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
 
 
 def targets(test: list[str] | None, alias: list[str] | None) -> list[str] | None:

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from verifix.agent import delivery, github, runner, settings
-from verifix.agent import issue as issues
 from verifix.agent.engine import Limits
 from verifix.agent.events import fan_out
 from verifix.agent.model import Budget, Model
@@ -25,6 +24,7 @@ from .common import (
     TestOpt,
     TestsAliasOpt,
     env_options,
+    local_issue,
     targets,
 )
 from .output import ProgressLog, stderr
@@ -77,31 +77,17 @@ def fix(
     3 environment, sandbox or model-provider failure.
     """
     started = datetime.now(timezone.utc)
-    # Anything with a '#' that is not a folder is meant as an issue reference.
-    from_github = github.looks_like_reference(target) or (
-        "#" in target and not Path(target).exists()
-    )
-    if from_github and (issue_file or issue_text):
-        raise UsageError(f"{target} names the issue already: drop --issue-file/--issue-text")
-    if not from_github and (issue_file is None) == (issue_text is None):
-        raise UsageError(
-            "name the issue: a GitHub reference (URL, OWNER/REPO#N, '#N'), "
-            "--issue-file PATH or --issue-text TEXT"
-        )
+    the_issue = local_issue(target, issue_file, issue_text)
+    from_github = the_issue is None
     if (pr or comment or ready or progress_comment) and not from_github:
         raise UsageError(
             "--pr, --ready, --comment and --progress-comment need a GitHub issue reference"
         )
     repo = Path("." if from_github else target)
     source = None
-    the_issue = None
     if from_github:
         ref = github.parse_reference(target, repo)
         source = delivery.Source(github.GitHub(github_api_url), ref, all_comments, branch)
-    else:
-        the_issue = (
-            issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
-        )
     runner.check_search(strategy, candidates, stop_at)
     settings.check_effort(reasoning_effort)
     flags = settings.Flags(

@@ -12,6 +12,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from . import show_search
+
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}
 h1{font-size:1.5em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -96,13 +98,11 @@ def _tree(data: dict[str, Any]) -> str:
     scores = (data.get("tree") or {}).get("scores") or {}
     if not scores:
         return ""
-    children: dict[str | None, list[dict[str, Any]]] = {}
-    for attempt in data["attempts"]:
-        children.setdefault(attempt.get("parent"), []).append(attempt)
+    kids = show_search.children(data["attempts"])
 
     def branch(parent: str | None) -> str:
         items = []
-        for attempt in children.get(parent, []):
+        for attempt in kids.get(parent, []):
             score = scores.get(attempt["id"])
             shown = f"{score:+.2f}" if score is not None else "-"
             items.append(

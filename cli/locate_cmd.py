@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 from verifix.agent import github, locate
-from verifix.agent import issue as issues
 from verifix.agent.sources import source_files
 from verifix.sandbox.errors import UsageError
 
 from . import exit_codes
 from . import fix_options as o
+from .common import local_issue
 from .output import plain, stdout
 
 Top = Annotated[int, typer.Option("--top", help="How many files to show.")]
@@ -39,29 +39,16 @@ def locate_cmd(
     Each file comes with the reasons it is there. The index is cached per file content in
     the user's cache folder (VERIFIX_CACHE_DIR moves it), so a second query is fast.
     """
-    from_github = github.looks_like_reference(target) or (
-        "#" in target and not Path(target).exists()
-    )
-    if from_github and (issue_file or issue_text):
-        raise UsageError(f"{target} names the issue already: drop --issue-file/--issue-text")
-    if not from_github and (issue_file is None) == (issue_text is None):
-        raise UsageError(
-            "name the issue: a GitHub reference (URL, OWNER/REPO#N, '#N'), "
-            "--issue-file PATH or --issue-text TEXT"
-        )
+    the_issue = local_issue(target, issue_file, issue_text)
     if top < 1:
         raise UsageError(f"--top must be at least 1, not {top}")
-    repo = Path("." if from_github else target)
-    if from_github:
+    repo = Path("." if the_issue is None else target)
+    if the_issue is None:
         ref = github.parse_reference(target, repo)
         hub = github.GitHub(github_api_url)
         the_issue = hub.issue(ref, started=datetime.now(timezone.utc))
         if not github.origin_matches(repo, ref):
             repo = github.checkout(hub, ref, None)
-    else:
-        the_issue = (
-            issues.from_file(issue_file) if issue_file else issues.from_text(issue_text or "")
-        )
     if not repo.is_dir():
         raise UsageError(f"{repo} is not a directory")
     files = source_files(repo)

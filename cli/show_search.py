@@ -27,17 +27,23 @@ def candidates(attempts: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def children(attempts: list[dict[str, Any]]) -> dict[str | None, list[dict[str, Any]]]:
+    """Recorded attempts by the id of the attempt each continued (None: a root)."""
+    kids: dict[str | None, list[dict[str, Any]]] = {}
+    for attempt in attempts:
+        kids.setdefault(attempt.get("parent"), []).append(attempt)
+    return kids
+
+
 def tree(attempts: list[dict[str, Any]], scores: dict[str, float]) -> list[str]:
     """The attempts as a tree under their parents, each with its score."""
     if not scores:
         return []
-    children: dict[str | None, list[dict[str, Any]]] = {}
-    for attempt in attempts:
-        children.setdefault(attempt.get("parent"), []).append(attempt)
+    kids = children(attempts)
     lines = ["search tree (score: share of target tests passing, less broken tests and errors):"]
 
     def draw(parent: str | None, depth: int) -> None:
-        for attempt in children.get(parent, []):
+        for attempt in kids.get(parent, []):
             score = scores.get(attempt["id"])
             shown = f"{score:+.2f}" if score is not None else "  -  "
             lines.append(

@@ -64,6 +64,8 @@ def build(run: Run) -> dict[str, Any]:
         }
     if fix.scores:
         record["tree"] = {"scores": fix.scores}
+        if run.judging and not fix.votes:  # the judge estimated nodes; no vote followed
+            record["tree"]["judge"] = {"messages": run.judging}
     if run.localization:
         record["localization"] = {"messages": run.localization}
     repro = run.reproduction

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -275,10 +276,19 @@ def check_search(strategy: str, candidates: int, stop_at: int | None) -> None:
     """The search options make sense together, or a one-line usage error."""
     if strategy not in STRATEGIES:
         raise UsageError(f"--strategy {strategy}: choose {', '.join(STRATEGIES)}")
-    if candidates < 1 or (stop_at is not None and not 2 <= stop_at <= candidates):
-        raise UsageError("--candidates must be at least 1, and --stop-at between 2 and it")
+    if candidates < 1:
+        raise UsageError("--candidates must be at least 1")
     if strategy == "tree" and candidates > 1:
         raise UsageError("--strategy tree searches one tree: drop --candidates")
+    if stop_at is None:
+        return
+    if strategy == "tree":
+        if stop_at < 2:
+            raise UsageError("--stop-at must be at least 2 (agreeing accepted patches)")
+    elif not 2 <= stop_at <= candidates:
+        raise UsageError(
+            "--stop-at must be between 2 and --candidates (or use it with --strategy tree)"
+        )
 
 
 def issue_from_failures(label: str, baseline: TestReport) -> Issue:
@@ -382,9 +392,11 @@ def _solve(
     events: Events,
     base_patches: list[str],
     strategy: str = "linear",
+    judge: Judge | None = None,
 ) -> None:
     """The engine on ``task`` with ``strategy``; with exploration on, the model may first
-    run commands in a scratch container of the same environment (never a judging one)."""
+    run commands in a scratch container of the same environment (never a judging one).
+    A tree search adds ``judge``'s estimate of each node to the tests' reward."""
     with ExitStack() as stack:
         workspace = None
         if request.limits.max_steps > 0:
@@ -401,7 +413,12 @@ def _solve(
             outcome.conversations = plan.conversations
             outcome.messages = plan.conversations[0]
         elif strategy == "tree":
-            plan = Tree(task.opening())
+            estimate = None
+            if judge is not None and isinstance(task, RepairTask):
+                estimate = partial(judge.estimate, task.issue)
+            plan = Tree(
+                task.opening(), estimate=estimate, stop_at=request.stop_at, same_fix=_fix_key(task)
+            )
             outcome.messages = list(plan.opening)
         solve(task, model, limits, events, outcome, plan, workspace)
         if isinstance(plan, Tree):
@@ -444,13 +461,28 @@ def _repair(
             issue, verifier, model.context_budget(), allowed=request.allowed, **options
         )
         result.fix = Outcome(task.name)
-        _solve(request, sandbox, task, model, result.fix, events, checks.base_patches, strategy)
-        _select(request, task, result, events)
+        judge = Judge(request.judge()) if request.judge is not None else None
+        try:
+            _solve(
+                request,
+                sandbox,
+                task,
+                model,
+                result.fix,
+                events,
+                checks.base_patches,
+                strategy,
+                judge if strategy == "tree" else None,
+            )
+            _select(task, result, events, judge)
+        finally:
+            if judge is not None and judge.messages:
+                result.judging = judge.messages
 
 
-def _select(request: Request, task: RepairTask, result: Run, events: Events) -> None:
+def _select(task: RepairTask, result: Run, events: Events, judge: Judge | None) -> None:
     """With several accepted patches: group them into fixes (``consensus``), the most
-    votes first; a judge, when configured, picks among distinct fixes."""
+    votes first; ``judge``, when configured, picks among distinct fixes."""
     outcome = result.fix
     assert outcome is not None
     accepted = [a for a in outcome.attempts if a.accepted]
@@ -461,13 +493,11 @@ def _select(request: Request, task: RepairTask, result: Run, events: Events) -> 
         {"fix": v.key, "count": v.count, "attempts": [a.id for a in v.attempts]} for v in votes
     ]
     outcome.chosen = votes[0].smallest
-    if len(votes) > 1 and request.judge is not None and result.issue is not None:
-        judge = Judge(request.judge())
+    if len(votes) > 1 and judge is not None and result.issue is not None:
         finalists = votes[:_FINALISTS]
         choice = judge.pick(
             result.issue, [v.smallest for v in finalists], [v.count for v in finalists]
         )
-        result.judging = judge.messages
         if choice is not None:
             outcome.chosen = choice.attempt
             outcome.judged = choice.reason

@@ -5,8 +5,14 @@ search starts ``width`` fresh conversations from the opening, then repeatedly ex
 node with the best score: it continues that node's conversation (the model reads that
 node's feedback) into a child. A node's score is the sandbox's process reward (``reward``)
 plus, with a judge, the judge's estimate; each node is expanded at most ``branching``
-times, so one promising node cannot absorb the whole budget. The search ends at an
-accepted patch, at the attempt limit (nodes in all), the cost limit or the timeout.
+times, so one promising node cannot absorb the whole budget; when every node is spent,
+a fresh conversation starts from the opening.
+
+The search ends at an accepted patch, or, with ``stop_at``, once that many accepted
+patches are the same fix (``consensus``): an accepted node is not expanded, the search
+goes on with the others, and the vote then chooses among what was accepted. The attempt
+limit (nodes in all), the cost limit and the timeout end it too; a search that accepted
+something before a limit ended it is solved.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, field
 
 from verifix.sandbox.testrun import PASSING
 
-from .engine import Attempt, AttemptLimit, Engine, Messages
+from .engine import Attempt, Engine, Messages, Solved, Stop
 
 #: What one broken test, a run with errors and an unusable edit cost in the reward, where
 #: turning every target green earns 1.
@@ -61,11 +67,18 @@ class Tree:
         width: int = 2,
         branching: int = 2,
         estimate: Callable[[Attempt], float] | None = None,
+        stop_at: int | None = None,
+        same_fix: Callable[[Attempt], str] | None = None,
     ) -> None:
         self.opening = opening
         self.width = width
         self.branching = branching
         self.estimate = estimate
+        self.stop_at = stop_at
+        #: The normal form of an accepted attempt's patch (``consensus``), for ``stop_at``.
+        self.same_fix = same_fix
+        self._agree: dict[str, int] = {}
+        self._accepted = 0
         #: Every node's score, by attempt id, for the record and ``verifix show``.
         self.scores: dict[str, float] = {}
         self._order = itertools.count()
@@ -78,22 +91,46 @@ class Tree:
         return value
 
     def search(self, engine: Engine) -> None:
+        try:
+            self._search(engine)
+        except Solved:
+            raise
+        except Stop as stop:
+            if self._accepted:  # a limit ended a search that already has a fix
+                raise Solved(f"{stop.reason} after {self._accepted} accepted") from None
+            raise
+
+    def _search(self, engine: Engine) -> None:
         frontier: list[_Node] = []
         for _ in range(self.width):
             self._grow(engine, frontier, copy.deepcopy(self.opening), None)
-        while frontier:
+        while True:
+            if not frontier:  # every node spent: a fresh conversation
+                self._grow(engine, frontier, copy.deepcopy(self.opening), None)
+                continue
             best = frontier[0]
             best.expanded += 1
             if best.expanded >= self.branching:
                 heapq.heappop(frontier)
             self._grow(engine, frontier, copy.deepcopy(best.conversation), best.attempt)
-        raise AttemptLimit()
 
     def _grow(
         self, engine: Engine, frontier: list[_Node], conversation: Messages, parent: Attempt | None
     ) -> None:
         """One child of ``parent`` (a root when None); it joins the frontier with its
-        score (an accepted child ends the search inside ``engine.attempt``)."""
-        child = engine.attempt(conversation, parent)
+        score. An accepted child ends the search, or with ``stop_at`` counts one vote."""
+        try:
+            child = engine.attempt(conversation, parent)
+        except Solved:
+            accepted = engine.outcome.attempts[-1]
+            self.score(accepted)
+            if self.stop_at is None or self.same_fix is None:
+                raise
+            self._accepted += 1
+            key = self.same_fix(accepted)
+            self._agree[key] = self._agree.get(key, 0) + 1
+            if self._agree[key] >= self.stop_at:
+                raise Solved(f"{self.stop_at} accepted patches agree") from None
+            return
         node = _Node(-self.score(child), next(self._order), child, conversation)
         heapq.heappush(frontier, node)

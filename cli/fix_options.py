@@ -129,7 +129,8 @@ StopAt = Annotated[
     int | None,
     typer.Option(
         "--stop-at",
-        help="Stop once this many candidates agree on one fix.",
+        help="Stop once this many candidates agree on one fix; with --strategy tree, search "
+        "on after the first accepted patch until this many agree.",
         rich_help_panel=SEARCH_PANEL,
     ),
 ]

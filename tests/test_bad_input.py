@@ -144,3 +144,25 @@ def test_bad_model_input_is_one_line_before_any_container(make_repo, tmp_path):
     for result in (no_model, unreachable, no_key, unknown_price, empty_issue):
         assert "Traceback" not in result.err
     assert not (repo / ".verifix").exists()  # no run started (the leak check: no container)
+
+
+@pytest.mark.parametrize(
+    ("search", "says"),
+    [
+        (["--strategy", "best"], "--strategy best: choose linear, parallel, tree"),
+        (["--candidates", "0"], "--candidates must be at least 1"),
+        (["--strategy", "tree", "--candidates", "2"], "searches one tree: drop --candidates"),
+        (["--candidates", "3", "--stop-at", "4"], "--stop-at must be between 2 and --candidates"),
+        (["--stop-at", "2"], "--stop-at must be between 2 and --candidates"),
+        (["--strategy", "tree", "--stop-at", "1"], "--stop-at must be at least 2"),
+    ],
+    ids=["strategy", "candidates", "tree-candidates", "stop-above", "stop-alone", "tree-stop"],
+)
+def test_search_options_that_do_not_fit_together_are_one_line(make_repo, tmp_path, search, says):
+    """Checked before the model or the engine: DOCKER_HOST points nowhere."""
+    issue_file = tmp_path / "issue.md"
+    issue_file.write_text("# add() subtracts\n")
+    result = verifix("fix", str(make_repo()), "--issue-file", str(issue_file), *search)
+    assert result.code == USAGE, result.err
+    assert says in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1

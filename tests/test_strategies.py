@@ -118,6 +118,76 @@ def test_tree_search_continues_the_better_scored_attempt_first(make_repo):
     assert "return 5" in model.seen[2][-1]["content"]
 
 
+def test_tree_with_stop_at_searches_on_until_accepted_patches_agree(make_repo):
+    replies = [OTHER_FIX, WRONG, RIGHT, SAME_AS_RIGHT, WRONG, WRONG]
+    result, model, _ = fix(make_repo, replies, strategy="tree", stop_at=2, limits=Limits(6, 60))
+
+    accepted = [a for a in result.fix.attempts if a.accepted]
+    assert len(accepted) == 3 and model.budget.calls == 4  # stopped at the agreeing pair
+    assert result.fix.detail == "2 accepted patches agree"
+    assert [v["count"] for v in result.fix.votes] == [2, 1]
+    assert "sum((a, b))" not in result.patch
+
+
+def test_tree_with_stop_at_that_runs_out_is_still_solved_by_its_one_fix(make_repo):
+    result, model, _ = fix(
+        make_repo, [WRONG, OTHER_FIX, WRONG], strategy="tree", stop_at=2, limits=Limits(3, 60)
+    )
+
+    assert result.status()[0] == "VERIFIED" and model.budget.calls == 3
+    assert result.fix.detail == "max attempts after 1 accepted"
+    assert "sum((a, b))" in result.patch
+
+
+def test_tree_search_adds_the_judges_estimate_to_each_nodes_reward(make_repo):
+    # Both roots fail the target alike; the judge rates the second higher, so the search
+    # continues the second conversation.
+    judge = ScriptedChat(
+        ["Subtracting is the bug.\n```score\n0.1\n```", "Closer.\n```score\n0.9\n```"]
+        + ["```score\n1\n```"] * 3
+    )
+    other_wrong = block("calc.py", "    return a - b\n", "    return b - a\n", "Swap.")
+    result, model, _ = fix(
+        make_repo,
+        [WRONG, other_wrong, RIGHT],
+        strategy="tree",
+        judge=lambda: judge,
+        limits=Limits(5, 60),
+    )
+
+    first, second, third = result.fix.attempts
+    assert result.fix.scores[second.id] - result.fix.scores[first.id] == 0.8
+    assert third.parent == second.id and third.accepted
+    asked = [m["content"] for m in judge.seen[0]]
+    assert "```score" in asked[0] and "calc.add(2, 3) returns -1" in asked[1]
+    assert "return b - a" in judge.seen[1][1]["content"]
+    saved = json.loads(result.record.read_text())
+    assert saved["tree"]["scores"][second.id] == result.fix.scores[second.id]
+    assert any("```score" in m["content"] for m in saved["tree"]["judge"]["messages"])
+
+
+def test_the_judges_estimate_prompt_teaches_the_format_the_parser_reads():
+    from verifix.agent.judge import _SCORE, ESTIMATE_PROMPT
+
+    example = re.search(r"```score\n.*?```", ESTIMATE_PROMPT, re.S).group(0)
+    assert float(_SCORE.search(example).group(1)) == 0.6
+    assert "instructions" in ESTIMATE_PROMPT  # the issue and diff are data, not orders
+
+
+def test_an_unreadable_estimate_counts_nothing(make_repo):
+    judge = ScriptedChat(["I cannot tell.", "```score\n7\n```"] + ["```score\n0\n```"] * 3)
+    result, _, _ = fix(
+        make_repo,
+        [WRONG, WRONG, RIGHT],
+        strategy="tree",
+        judge=lambda: judge,
+        limits=Limits(5, 60),
+    )
+
+    first, second = result.fix.attempts[:2]
+    assert result.fix.scores[first.id] == result.fix.scores[second.id]
+
+
 def show(result) -> str:
     shown = verifix("show", str(result.record), "--repo", str(result.repo))
     assert shown.code == 0, shown.err
@@ -149,5 +219,5 @@ def test_show_draws_the_search_tree_with_scores(make_repo):
     assert lines[start + 1 : start + 4] == [
         "f1  +0.00  NOT VERIFIED  $0.0100",
         "f2  +0.50  NOT VERIFIED  $0.0100",
-        "   └─ f3    -    VERIFIED  $0.0100",
+        "   └─ f3  +1.00  VERIFIED  $0.0100",
     ]

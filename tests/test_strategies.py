@@ -147,7 +147,7 @@ def test_tree_search_adds_the_judges_estimate_to_each_nodes_reward(make_repo):
         + ["```score\n1\n```"] * 3
     )
     other_wrong = block("calc.py", "    return a - b\n", "    return b - a\n", "Swap.")
-    result, model, _ = fix(
+    result, _, _ = fix(
         make_repo,
         [WRONG, other_wrong, RIGHT],
         strategy="tree",

@@ -44,6 +44,7 @@ def build(run: Run) -> dict[str, Any]:
         "limits": {"max_cost": model.budget.max_cost if model else None},
         "environment": run.environment,
         "baseline": run.baseline,
+        "phases": run.phases,
         "outcome": {
             "stopped": run.stopped,
             "verified_attempt": winner.number if winner else None,

@@ -10,8 +10,9 @@ ends still writes its record (the money spent is accounted for).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -148,7 +149,20 @@ class Run:
     localization: list[dict[str, str]] = field(default_factory=list)
     #: The judge's conversation, when it was asked.
     judging: list[dict[str, str]] = field(default_factory=list)
+    #: Seconds spent in each phase (environment, baseline, reproduction, repair), for the
+    #: record and the batch report: where a run's time went.
+    phases: dict[str, float] = field(default_factory=dict)
     record: Path | None = None
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Adds the time spent inside to ``phase`` (also when it ends by an exception)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - started
+            self.phases[phase] = round(self.phases.get(phase, 0.0) + spent, 2)
 
     @property
     def winner(self) -> Attempt | None:
@@ -259,6 +273,7 @@ class Run:
             "tokens": {"prompt": spend["prompt_tokens"], "completion": spend["completion_tokens"]},
             "environment": self.environment,
             "baseline": self.baseline,
+            "phases": self.phases,
             "record": str(self.record) if self.record else None,
         }
 
@@ -514,10 +529,12 @@ def _vote_line(outcome: Outcome) -> str:
 def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: str) -> None:
     # With an issue, the model is checked now, before an environment is built for it.
     model = _model(request, result) if request.issue is not None else None
-    sandbox = request.sandbox(request, snap, model, events)
+    with result.timed("environment"):
+        sandbox = request.sandbox(request, snap, model, events)
     result.environment = dict(sandbox.facts)
     with sandbox.session(request.checks) as session:
-        baseline = session.run_baseline()
+        with result.timed("baseline"):
+            baseline = session.run_baseline()
         if baseline.error:
             result.baseline_error = baseline.error
             result.ended = "baseline error"
@@ -554,29 +571,31 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
         if not first_a_test:
             if green:
                 events(Step("nothing fails and --no-repro: accepting a patch that breaks nothing"))
-            _repair(
-                request,
-                sandbox,
-                session,
-                request.checks,
-                result,
-                model,
-                events,
-                require_targets=not green,
-                localizer=localizer,
-            )
+            with result.timed("repair"):
+                _repair(
+                    request,
+                    sandbox,
+                    session,
+                    request.checks,
+                    result,
+                    model,
+                    events,
+                    require_targets=not green,
+                    localizer=localizer,
+                )
             return
         why = "nothing fails on the base tree" if green else "tests that fail may not be the issue"
         events(Step(f"{why}: reproducing the issue as a test"))
         result.reproduction = Outcome("reproduction")
         repro_task = ReproductionTask(issue, session, tokens, localizer)
-        _solve(request, sandbox, repro_task, model, result.reproduction, events, [])
+        with result.timed("reproduction"):
+            _solve(request, sandbox, repro_task, model, result.reproduction, events, [])
     kept = result.reproduction.accepted if result.reproduction else None
     if kept is None or not kept.patch:
         return
     # The kept test is part of the base tree now, and its failing tests are the targets.
     checks = Checks(targets=kept.tests, base_patches=[kept.patch])
-    with sandbox.session(checks) as session:
+    with result.timed("repair"), sandbox.session(checks) as session:
         _repair(
             request,
             sandbox,

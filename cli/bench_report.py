@@ -1,6 +1,7 @@
 """``verifix bench report``: a batch's output folder as one self-contained HTML page: the
-resolve rate, the cost per instance, fixes against dollars, time per instance, and a table
-linking each instance's own page (``verifix view``'s, written next to its record).
+resolve rate, the cost per instance, fixes against dollars, time per instance and per
+phase (from each record's ``phases``), and a table linking each instance's own page
+(``verifix view``'s, written next to its record).
 
 As with ``html_view``, every string is escaped and the page runs no script."""
 
@@ -59,6 +60,53 @@ def _fixes_against_dollars(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _labelled_bars(title: str, values: dict[str, float], unit: str) -> str:
+    """A horizontal bar per label, its value written beside it."""
+    if not values:
+        return ""
+    width, row, left = 520, 22, 170  # ``left``: room for the longest label
+    top = max(values.values()) or 1.0
+    room = width - left - 100
+    rows = "".join(
+        f'<text x="0" y="{i * row + 15}">{escape(label)}</text>'
+        f'<rect class="bar" x="{left}" y="{i * row + 4}" height="{row - 8}" '
+        f'width="{value / top * room:.1f}"/>'
+        f'<text x="{left + value / top * room + 6:.1f}" y="{i * row + 15}">'
+        f"{value:.4g} {escape(unit)}</text>"
+        for i, (label, value) in enumerate(values.items())
+    )
+    return (
+        f"<h2>{escape(title)}</h2>"
+        f'<svg width="{width}" height="{len(values) * row + 4}" role="img" '
+        f'aria-label="{escape(title)}">{rows}</svg>'
+    )
+
+
+def _phases(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per phase summed over the instances whose record says (``Run.phases``)."""
+    total: dict[str, float] = {}
+    for row in rows:
+        try:
+            phases = json.loads(Path(row["record"]).read_text()).get("phases") or {}
+        except (TypeError, OSError, ValueError, AttributeError):
+            continue  # no record (an error, a skip) or one this version cannot read
+        for phase, seconds in phases.items():
+            if isinstance(seconds, int | float):
+                total[str(phase)] = total.get(str(phase), 0.0) + seconds
+    return total
+
+
+def _outcomes(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """How many instances resolved, verified by verifix but not resolved, and neither."""
+    resolved = sum(bool(r["resolved"]) for r in rows)
+    verified = sum(r["status"] == "VERIFIED" and not r["resolved"] for r in rows)
+    return {
+        "resolved": resolved,
+        "verified, not resolved": verified,
+        "not verified": len(rows) - resolved - verified,
+    }
+
+
 def page(out: Path) -> str:
     """The report of the batch in ``out`` (its ``summary.json``), writing each instance's
     own page next to its record."""
@@ -90,9 +138,11 @@ def page(out: Path) -> str:
         f"<p class='resolved'>{totals['resolved']} of {totals['instances']} resolved "
         f"({totals['resolved'] / n:.0%}); {totals['verified']} verified by verifix; "
         f"${totals['cost']:.4f} in all; {totals['seconds']:.0f} s of instance time</p>"
+        f"{_labelled_bars('Resolve rate', _outcomes(rows), 'instances')}"
         f"{_bars('Cost per instance', [r['cost'] for r in rows], 'USD')}"
         f"{_fixes_against_dollars(rows)}"
         f"{_bars('Time per instance', [r['seconds'] for r in rows], 's')}"
+        f"{_labelled_bars('Time per phase (all instances)', _phases(rows), 's')}"
         "<h2>Instances</h2><table><tr><th>instance</th><th>status</th><th>resolved</th>"
         f"<th>cost</th><th>seconds</th><th>why</th><th></th></tr>{''.join(table)}</table>"
         "</body></html>"

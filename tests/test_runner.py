@@ -75,6 +75,10 @@ def test_a_green_repo_gets_a_reproduction_test_first_and_hands_over_both(make_re
     saved = json.loads(result.record.read_text())
     assert saved["reproduction"]["test_ids"] == [REPRO_ID]
     assert saved["outcome"]["patch"] == result.patch
+    # Where the time went, phase by phase, in the record and --json alike.
+    assert list(saved["phases"]) == ["environment", "baseline", "reproduction", "repair"]
+    assert saved["phases"] == result.summary()["phases"]
+    assert all(seconds >= 0 for seconds in saved["phases"].values())
 
 
 def test_a_green_repo_without_reproduction_accepts_no_regressions_only(make_repo):

@@ -103,4 +103,8 @@ def test_a_bench_report_shows_the_resolve_rate_and_links_each_run(page, tmp_path
     assert '<a href="records/acme__calc-1.html">run</a>' in dom
     assert (out / "records" / "acme__calc-1.html").is_file()
     assert "<script" not in dom and "<img" not in dom
-    assert dom.count("<svg") == 3
+    assert dom.count("<svg") == 5
+    assert "<h2>Resolve rate</h2>" in dom and ">not verified</text>" in dom
+    phases = json.loads(kept.read_text())["phases"]
+    assert "<h2>Time per phase (all instances)</h2>" in dom
+    assert all(f">{phase}</text>" in dom for phase in phases) and "repair" in phases

@@ -24,6 +24,7 @@ from .config import EnvSpec, read_config_file, read_repo_config, resolve
 from .container import Container, ExecResult, Limits
 from .detect import PYTHON_RELEASES, WHEELS_LAG, dependency_files, detect
 from .engine import LABEL_KEY, LONG_CALL_TIMEOUT_S, call_timeout, owner_labels
+from .enginehost import EngineHost, client_name, engine_proxy, locate
 from .envrepair import (
     MAX_REPAIRS,
     SetupAdvisor,
@@ -41,7 +42,7 @@ from .envrepair import (
 from .errors import EngineLost, SandboxError, SetupFailed, UsageError
 from .gateway import route
 from .images import BaseImage, resolve_base
-from .network import CONTAINER_CA_PATH, SetupNetwork, from_host
+from .network import CONTAINER_CA_PATH, SetupNetwork, from_host, on_engine
 from .snapshot import Snapshot
 from .testrun import install_helpers
 from .tree import load
@@ -144,6 +145,7 @@ class Plan:
     packages_as_of: date | None  # pip's --uploaded-prior-to for setup; None: today's
     packages_reason: str
     network: SetupNetwork
+    engine: EngineHost
 
 
 def packages_cutoff(
@@ -190,7 +192,11 @@ def plan(
         )
     base = resolve_base(client, spec.python, spec.image, progress, may_bootstrap=may_bootstrap)
     cutoff, reason = packages_cutoff(spec.packages_as_of, snapshot.commit_date, base.python)
-    network = from_host(dict(spec.proxy))
+    engine = locate()
+    if engine.remote:
+        network = on_engine(dict(spec.proxy), engine_proxy(client), engine)
+    else:
+        network = from_host(dict(spec.proxy))
     # Only the helpers setup runs change an image; the reporter and the supervisor are
     # copied into every session's container afresh.
     helpers = hashlib.sha256(incontainer.INSTALL_REQUIREMENTS.read_bytes()).hexdigest()
@@ -198,8 +204,10 @@ def plan(
     # The repository's identity is in the key: an image holds files generated from one
     # repository's code (egg-info, build outputs), which another repository must never see.
     index["repo"] = str(snapshot.repo.resolve())
+    if engine.remote:  # a shared engine: the same path on two machines is two repositories
+        index["client"] = client_name()
     key = spec.cache_key(base.id, dependency_digest(snapshot, spec), index, helpers)
-    return Plan(base, key, image_tag(key), cutoff, reason, network)
+    return Plan(base, key, image_tag(key), cutoff, reason, network, engine)
 
 
 ADVISED = "proposed by the model"
@@ -296,7 +304,7 @@ def prepare(
     started = time.monotonic()
     network = the_plan.network
     progress(f"building the environment on {base.ref} (Python {base.python or '?'})")
-    mode, bind = route(client, spec.setup_network)
+    mode, bind = route(client, spec.setup_network, the_plan.engine.remote)
     gate = network.gateway(bind) if bind else None
     with (
         gate or nullcontext(),

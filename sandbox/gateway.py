@@ -36,6 +36,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from .enginehost import ENGINE_VAR
+from .errors import SandboxError
+
 if TYPE_CHECKING:
     import docker
 
@@ -146,7 +149,14 @@ class Gateway:
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # a client that went away mid-transfer is not the build's problem
 
-        self._server = Server((self.bind, 0), Handler)
+        try:
+            self._server = Server((self.bind, 0), Handler)
+        except OSError as exc:
+            raise SandboxError(
+                f"the setup gateway cannot listen on {self.bind}, the engine's address for "
+                f"setup containers ({exc.strerror}): if the engine is on another machine, "
+                f"set {ENGINE_VAR}=remote"
+            ) from exc
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -366,18 +376,33 @@ def _splice(client: socket.socket, early: bytes, upstream: socket.socket) -> Non
 SETUP_NETWORK = "verifix-setup"
 
 
-def route(client: docker.DockerClient, mode: str) -> tuple[str, str | None]:
-    """(the container's network, the address the gateway listens on) for a setup mode:
-    ``gateway`` (default) an internal network whose only way out is the gateway; ``host``
-    the host's network (its loopback too: for a proxy only the host can reach); ``bridge``
-    Docker's default bridge; ``none`` no network and no gateway."""
+def setup_route(mode: str, remote: bool) -> tuple[str, bool]:
+    """(the setup container's network, whether the gateway serves it) for a setup mode.
+
+    On this machine's engine: ``gateway`` (default) an internal network whose only way out
+    is the gateway; ``host`` the host's network (its loopback too: for a proxy only the
+    host can reach); ``bridge`` Docker's default bridge; ``none`` no network. On another
+    machine's engine no address of that machine reaches the gateway in this process, so
+    setup uses that machine's own networks: ``gateway`` and ``bridge`` its bridge, ``host``
+    its host network; ``none`` stays none. Test runs get no network either way.
+    """
+    if mode == "none":
+        return "none", False
+    if remote:
+        return ("host" if mode == "host" else "bridge"), False
+    return (SETUP_NETWORK if mode == "gateway" else mode), True
+
+
+def route(client: docker.DockerClient, mode: str, remote: bool = False) -> tuple[str, str | None]:
+    """(the container's network, the address the gateway listens on, or None for no
+    gateway) for a setup mode; see ``setup_route``."""
     from docker.errors import APIError, NotFound
 
-    if mode == "none":
-        return "none", None
-    if mode == "host":
+    name, gated = setup_route(mode, remote)
+    if not gated:
+        return name, None
+    if name == "host":
         return "host", "127.0.0.1"
-    name = SETUP_NETWORK if mode == "gateway" else "bridge"
     try:
         network = client.networks.get(name)
     except NotFound:

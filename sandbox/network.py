@@ -6,16 +6,24 @@ the proxy and trusts the proxy's CA. The host already knows both (environment va
 pip's configuration), so verifix carries them over for setup only; test runs get no network.
 Secrets in those settings (a proxy password, an index token) never enter the container:
 setup talks to the setup gateway (``gateway``), which holds them on the host side.
+
+An engine on another machine (enginehost.py) runs setup on that machine's network, which
+this machine's settings do not describe and the gateway cannot serve: ``on_engine`` takes
+only what the configuration names and the engine's own proxy, and refuses credentials,
+which would have nothing but the container to go to.
 """
 
 from __future__ import annotations
 
 import configparser
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .enginehost import EngineHost
+from .errors import UsageError
 from .gateway import Gateway, Index, Upstream, has_credentials
 
 #: Where the CA bundle is copied inside a setup container (never bind-mounted).
@@ -36,6 +44,9 @@ class SetupNetwork:
     trusted_hosts: tuple[str, ...] = ()
     ca_bundle: Path | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: The settings are the engine machine's, free of credentials, and setup gets them as
+    #: they are (no gateway stands between it and that machine's network).
+    direct: bool = False
 
     def gateway(self, bind: str) -> Gateway:
         """The gateway for one build: the host's proxy upstream, credentialed indexes
@@ -60,6 +71,10 @@ class SetupNetwork:
         """Environment for setup commands: the gateway as the proxy, index URLs with no
         secret in them, and every TLS client pointed at the copied CA."""
         env = gateway.container_env() if gateway is not None else {}
+        if self.direct and self.proxy:
+            for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+                env[name] = env[name.lower()] = self.proxy
+            env["NO_PROXY"] = env["no_proxy"] = self.no_proxy
         urls, trusted, served = [], list(self.trusted_hosts), 0
         for url in self.index_urls:
             if has_credentials(url):
@@ -78,6 +93,22 @@ class SetupNetwork:
         if self.ca_bundle is not None:
             for name in (*_CA_ENV_VARS, "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS"):
                 env[name] = CONTAINER_CA_PATH
+        return env
+
+    def host_env(self) -> dict[str, str]:
+        """Variables for a process on this machine (pip in a chroot while bootstrapping):
+        the host's own settings as they are, for the host's own network."""
+        env = {}
+        if self.proxy:
+            for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+                env[name] = env[name.lower()] = self.proxy
+            env["NO_PROXY"] = env["no_proxy"] = self.no_proxy
+        if self.index_urls:
+            env["PIP_INDEX_URL"] = self.index_urls[0]
+        if len(self.index_urls) > 1:
+            env["PIP_EXTRA_INDEX_URL"] = " ".join(self.index_urls[1:])
+        if self.trusted_hosts:
+            env["PIP_TRUSTED_HOST"] = " ".join(self.trusted_hosts)
         return env
 
     def cache_relevant(self) -> dict[str, str]:
@@ -191,4 +222,61 @@ def from_host(overrides: dict[str, str] | None = None) -> SetupNetwork:
         trusted_hosts=tuple(trusted.split()),
         ca_bundle=ca_path,
         notes=tuple(notes),
+    )
+
+
+def on_engine(
+    overrides: Mapping[str, str], engine: Mapping[str, str], host: EngineHost
+) -> SetupNetwork:
+    """Setup's settings for an engine on another machine: the configured ``proxy`` table
+    (its ``ca_bundle`` a file on this machine, copied in), else the engine's own proxy;
+    nothing of this machine's environment or pip configuration, which describe another
+    network (this machine's CA bundle alone would make pip distrust every other site).
+
+    There is no gateway to keep a secret out of setup, so a configured proxy or index with
+    credentials is refused; an engine's proxy with credentials (``docker info`` masks them)
+    is left out, with a note.
+    """
+    notes = [
+        f"the engine is on another machine ({host.why}): setup uses that machine's network, "
+        "not verifix's setup gateway"
+    ]
+    for key in ("http_proxy", "https_proxy", "index_url", "extra_index_url"):
+        if any(has_credentials(url) for url in overrides.get(key, "").split()):
+            raise UsageError(
+                f"[sandbox] proxy {key} holds credentials, and setup on a remote engine "
+                f"({host.url}) has no gateway to keep them out of the build: use one that "
+                f"needs none on the engine's network, or a local engine"
+            )
+    settings = dict(overrides)
+    own = engine.get("https_proxy") or engine.get("http_proxy")
+    if own and not ({"https_proxy", "http_proxy"} & set(overrides)):
+        if has_credentials(own):
+            notes.append(
+                f"the engine's proxy {_without_credentials(own)} needs credentials, which "
+                "verifix does not hand to setup: set [sandbox] proxy to one that needs none"
+            )
+        else:
+            settings["https_proxy"] = own
+            settings.setdefault("no_proxy", engine.get("no_proxy", ""))
+    proxy = settings.get("https_proxy") or settings.get("http_proxy")
+    main = _reachable_urls(settings.get("index_url", ""), notes)[:1]
+    extras = _reachable_urls(settings.get("extra_index_url", ""), notes)
+    if extras and not main:
+        main = ["https://pypi.org/simple"]
+    ca = settings.get("ca_bundle")
+    ca_path = Path(ca).expanduser() if ca else None
+    if ca_path is not None and not ca_path.is_file():
+        raise UsageError(
+            f"[sandbox] proxy ca_bundle {ca_path} is not a file on this machine (verifix "
+            "reads it here and copies it into setup on the engine)"
+        )
+    return SetupNetwork(
+        proxy=proxy,
+        no_proxy=settings.get("no_proxy", ""),
+        index_urls=tuple(main + extras),
+        trusted_hosts=tuple(settings.get("trusted_host", "").split()),
+        ca_bundle=ca_path,
+        notes=tuple(notes),
+        direct=True,
     )

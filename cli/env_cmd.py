@@ -187,7 +187,8 @@ def prune(
 ) -> int:
     """Remove leftover containers of verifix runs and verifix's environment images.
 
-    Containers of runs still going on this machine are kept unless --force. With
+    Containers of runs still going on this machine, and those made from another machine
+    sharing the engine, are kept unless --force. With
     VERIFIX_SESSION set, only what that session made is touched.
     """
     result = prune_images(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import importlib.util
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .enginehost import DEFAULT_HOST, client_name, locate
 from .errors import EngineLost, EngineUnavailable
 
 if TYPE_CHECKING:
@@ -30,6 +32,8 @@ LABEL_KIND = "verifix.kind"
 LABEL_PYTHON = "verifix.python"
 LABEL_KEY = "verifix.key"
 LABEL_OWNER_PID = "verifix.pid"
+#: The machine that process runs on: an engine on another machine may serve several.
+LABEL_OWNER_HOST = "verifix.host"
 #: Set from VERIFIX_SESSION, so a CI job (or a test session) can find exactly its own.
 LABEL_SESSION = "verifix.session"
 #: This process, unguessably: a pid alone repeats across machines and containers sharing
@@ -52,7 +56,7 @@ _CONNECT_TRIES = 3
 
 
 def where() -> str:
-    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return os.environ.get("DOCKER_HOST", DEFAULT_HOST)
 
 
 def connect() -> docker.DockerClient:
@@ -66,6 +70,8 @@ def connect() -> docker.DockerClient:
     import requests
     from docker.errors import DockerException
 
+    _check_settings()
+    locate()  # a VERIFIX_ENGINE that means nothing is one line now, not mid-build
     for attempt in range(_CONNECT_TRIES):
         try:
             client = docker.from_env(timeout=CALL_TIMEOUT_S)
@@ -75,12 +81,47 @@ def connect() -> docker.DockerClient:
             # A busy engine may drop a connection as it comes in: ask again, briefly.
             if attempt + 1 == _CONNECT_TRIES:
                 raise EngineUnavailable(
-                    f"no Docker engine answers at {where()}: start one (Debian/Ubuntu: "
-                    "'apt-get install docker.io && dockerd &') or set DOCKER_HOST"
+                    f"no Docker engine answers at {where()}: {_advice()}"
                 ) from exc
             time.sleep(0.5 * (attempt + 1))
     client.api.request = _losing_engine_raises(client.api.request)
     return client
+
+
+def _check_settings() -> None:
+    """Settings that cannot work (a malformed DOCKER_HOST, TLS files that are not there, ssh
+    without its library) are one line naming them: retrying would not help, and "no engine
+    answers" would send the user looking in the wrong place."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        settings = docker.utils.kwargs_from_env()
+        docker.utils.parse_host(where(), tls=bool(settings.get("tls")))
+    except DockerException as exc:
+        raise EngineUnavailable(
+            f"the Docker settings cannot be used ({exc}): fix DOCKER_HOST, DOCKER_TLS_VERIFY "
+            "or DOCKER_CERT_PATH"
+        ) from exc
+    if where().startswith("ssh://") and importlib.util.find_spec("paramiko") is None:
+        raise EngineUnavailable(
+            f"DOCKER_HOST is {where()}: docker-py reaches an engine over ssh with the paramiko "
+            "package, which is not installed: pip install paramiko"
+        )
+
+
+def _advice() -> str:
+    """What to do about an engine that does not answer: start it here, or reach it there."""
+    if not locate().remote:
+        return (
+            "start one (Debian/Ubuntu: 'apt-get install docker.io && dockerd &') or set DOCKER_HOST"
+        )
+    if where().startswith("ssh://"):
+        return "check that 'ssh HOST docker version' works from this machine"
+    return (
+        "check that it runs there and listens on that port, and that DOCKER_TLS_VERIFY and "
+        "DOCKER_CERT_PATH match its TLS settings"
+    )
 
 
 def _losing_engine_raises(request: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,8 +145,9 @@ def lost(exc: BaseException) -> EngineLost:
     global _engine_gone
     _engine_gone = True
     why = "stopped answering" if isinstance(exc, (Timeout, TimeoutError)) else "went away"
+    check = "running and reachable from here" if locate().remote else "running"
     return EngineLost(
-        f"the Docker engine at {where()} {why} mid-run: check that it is running, then run "
+        f"the Docker engine at {where()} {why} mid-run: check that it is {check}, then run "
         "'verifix env prune' to remove what this run left"
     )
 
@@ -203,6 +245,7 @@ def owner_labels(kind: str, **extra: str) -> dict[str, str]:
     labels = {LABEL: "1", LABEL_KIND: kind}
     if kind in ("run", "build"):
         labels[LABEL_OWNER_PID] = str(os.getpid())
+        labels[LABEL_OWNER_HOST] = client_name()
         labels[LABEL_PROCESS] = PROCESS_ID
     if os.environ.get("VERIFIX_SESSION"):
         labels[LABEL_SESSION] = os.environ["VERIFIX_SESSION"]

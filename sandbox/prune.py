@@ -2,7 +2,9 @@
 images, found by label.
 
 A container whose owner process (``verifix.pid``) is still alive on this machine belongs
-to a run still going and is kept unless ``force``; an image a container still uses is kept.
+to a run still going and is kept unless ``force``; so is one made from another machine
+(``verifix.host``) sharing the engine, whose processes this machine cannot see. An image a
+container still uses is kept.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .engine import LABEL, LABEL_KIND, LABEL_OWNER_PID, LABEL_SESSION
+from .engine import LABEL, LABEL_KIND, LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_SESSION
+from .enginehost import client_name
 
 if TYPE_CHECKING:
     import docker
@@ -38,6 +41,14 @@ def alive(pid: str | None) -> bool:
     return True
 
 
+def owner_running(labels: dict[str, str]) -> bool:
+    """Whether a container's owner may still be running: alive here, or on another machine
+    (a label of before ``verifix.host`` is this machine's)."""
+    if labels.get(LABEL_OWNER_HOST, client_name()) != client_name():
+        return True
+    return alive(labels.get(LABEL_OWNER_PID))
+
+
 def prune(
     client: docker.DockerClient,
     *,
@@ -55,7 +66,7 @@ def prune(
         scope.append(f"{LABEL_SESSION}={session}")
     removed_containers = kept = 0
     for container in client.containers.list(all=True, filters={"label": scope}):
-        if not force and alive(container.labels.get(LABEL_OWNER_PID)):
+        if not force and owner_running(container.labels):
             kept += 1
             continue
         container.remove(force=True, v=True)

@@ -270,7 +270,7 @@ def _upgrade_pip(rootfs: Path, progress: Progress) -> None:
     # Only what the chroot needs: the host's other variables name host paths (CA bundles,
     # find-links, constraints) that mean something else, or nothing, inside the chroot.
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
-    env.update(network.env)
+    env.update(network.host_env())
     env["PIP_CONFIG_FILE"] = os.devnull
     if network.ca_bundle is not None:
         shutil.copyfile(network.ca_bundle, rootfs / "tmp" / "ca.pem")

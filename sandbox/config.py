@@ -239,6 +239,13 @@ def _apply(layers: list[Layer], values: dict[str, Any], sources: dict[str, str])
     for layer in layers:
         where = layer.source
         for key, value in layer.values.items():
+            if key == "proxy" and "ca_bundle" in value and not layer.trusted:
+                # A path here is read on this machine and copied into setup, where the
+                # repository's own build code runs: a repository may not choose the file.
+                raise UsageError(
+                    f"'proxy' in {where} names a ca_bundle, a file of this machine that "
+                    "would be copied into setup: only your user config or --config may"
+                )
             if key == "env":
                 value = {**values["env"], **value}
             if key == "python":

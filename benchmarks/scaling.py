@@ -22,7 +22,7 @@ Printed, all measured in the same run:
 
 - resolve rate on the hidden tests for N = 1, 2, 4, 8, 16 candidates (``--strategy
   parallel``, 1 and 2 attempts per candidate) and for tree search at equal spend (at most N
-  model calls), next to pass@N = mean over repositories of 1 - (1 - p_r)^N and the oracle
+  model calls, ``--stop-at 2``: it searches on past its first accepted patch), next to pass@N = mean over repositories of 1 - (1 - p_r)^N and the oracle
   of the same draws;
 - recovery: (resolve@N - pass@1) / (oracle@N - pass@1), on the same draws (for tree search,
   against the oracle of N parallel calls: what the same spend could have found); it depends
@@ -854,10 +854,10 @@ def solve_once(
 ) -> Outcome:
     spec = problem.spec
     model = StochasticModel(spec, problem.seed, problem.p, args.q, args.latency)
-    if strategy == "tree":
-        limits, candidates = Limits(n, 600), 1
+    if strategy == "tree":  # at most n calls, searching on until two accepted agree
+        limits, candidates, stop_at = Limits(n, 600), 1, 2
     else:
-        limits, candidates = Limits(attempts, 600), n
+        limits, candidates, stop_at = Limits(attempts, 600), n, None
     request = Request(
         problem.repo,
         Issue(*spec.issue),
@@ -865,6 +865,7 @@ def solve_once(
         limits,
         strategy=strategy,
         candidates=candidates,
+        stop_at=stop_at,
         keep_record=False,
         sandbox=LocalSandbox(cache),
     )
@@ -1030,7 +1031,7 @@ def fuzz(problems: list[Problem], runs: int, seed: int, strings: bool = False) -
         judge_model = FuzzModel(random.Random(f"{seed}:{i}:j"), problem.spec, budget, strings)
         strategy = rng.choice(["parallel", "parallel", "parallel", "tree"])
         candidates = rng.choice([2, 3, 4, 8, 16]) if strategy == "parallel" else 1
-        stop_at = rng.choice([None, 2]) if candidates >= 2 else None
+        stop_at = rng.choice([None, 2]) if candidates >= 2 or strategy == "tree" else None
         request = Request(
             problem.repo,
             Issue(*problem.spec.issue),

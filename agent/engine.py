@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -211,14 +212,18 @@ class Engine:
         limits: Limits,
         events: Events,
         outcome: Outcome | None = None,
-        workspace: Workspace | None = None,
+        workspace: Workspace | Sequence[Workspace] | None = None,
     ) -> None:
         self.task = task
         self.model = model
         self.limits = limits
         self.events = events
-        #: Where exploration commands run; None: the model may not run any.
-        self.workspace = workspace
+        #: Where exploration commands run: candidate i uses the i-th (cycling), so what one
+        #: candidate changes in its scratch copy is never what another reads. Empty: the
+        #: model may not run any.
+        self.workspaces: list[Workspace] = (
+            list(workspace) if isinstance(workspace, Sequence) else [workspace] if workspace else []
+        )
         self._lock = threading.RLock()  # attempt numbers, the outcome, event order
         self._cancelled = ""
         self.outcome = outcome if outcome is not None else Outcome(task.name)
@@ -289,7 +294,7 @@ class Engine:
         started = time.monotonic()
         options = sampling or {}
         reply, refusal = self._explore(
-            conversation, self._ask(conversation, options), parent, options
+            conversation, self._ask(conversation, options), parent, options, candidate
         )
         attempt = Attempt(
             attempt_id,
@@ -337,11 +342,15 @@ class Engine:
         reply: Completion,
         parent: Attempt | None,
         sampling: dict[str, float | int],
+        candidate: int,
     ) -> tuple[Completion, str | None]:
         """Run the commands the model asks for, one per reply, until it sends something
         else; returns that reply, and why it is refused when it asks for one command too
         many (or several at once)."""
-        while self.workspace is not None:
+        if not self.workspaces:
+            return reply, None
+        workspace = self.workspaces[(candidate - 1) % len(self.workspaces)]
+        while True:
             try:
                 command = command_in(reply.text)
             except NotACommand as exc:
@@ -355,7 +364,7 @@ class Engine:
                     f"all {self.limits.max_steps} commands are used: send the search/replace "
                     "blocks now"
                 )
-            result = self.workspace.run(command)
+            result = workspace.run(command)
             step = Step(
                 f"{self.task.name[0]}s{len(self.outcome.steps) + 1}",
                 parent.id if parent else None,
@@ -449,10 +458,11 @@ def solve(
     events: Events,
     outcome: Outcome | None = None,
     strategy: Strategy | None = None,
-    workspace: Workspace | None = None,
+    workspace: Workspace | Sequence[Workspace] | None = None,
 ) -> Outcome:
     """Run ``task`` with ``strategy`` (default: one linear conversation, recorded in
-    ``outcome.messages``); with a ``workspace``, the model may run commands there first."""
+    ``outcome.messages``); with a ``workspace`` (one per candidate, or one for all), the
+    model may run commands there first."""
     engine = Engine(task, model, limits, events, outcome, workspace)
     if strategy is None:
         engine.outcome.messages.extend(task.opening())

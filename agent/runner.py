@@ -413,11 +413,17 @@ def _solve(
     run commands in a scratch container of the same environment (never a judging one).
     A tree search adds ``judge``'s estimate of each node to the tests' reward."""
     with ExitStack() as stack:
-        workspace = None
+        workspaces: list[Workspace] = []
         if request.limits.max_steps > 0:
-            events(Step("starting a scratch container for the model's commands (no network)"))
-            workspace = stack.enter_context(sandbox.workspace(base_patches, request.step_timeout_s))
-            task.exploring = explore.help_text(workspace, request.limits.max_steps)
+            # One scratch container per candidate: none reads what another changed there.
+            n = request.candidates if strategy == "parallel" else 1
+            many = f"{n} scratch containers" if n > 1 else "a scratch container"
+            events(Step(f"starting {many} for the model's commands (no network)"))
+            workspaces = [
+                stack.enter_context(sandbox.workspace(base_patches, request.step_timeout_s))
+                for _ in range(n)
+            ]
+            task.exploring = explore.help_text(workspaces[0], request.limits.max_steps)
         limits, plan = request.limits, None
         if strategy == "parallel":
             n = request.candidates
@@ -435,7 +441,7 @@ def _solve(
                 task.opening(), estimate=estimate, stop_at=request.stop_at, same_fix=_fix_key(task)
             )
             outcome.messages = list(plan.opening)
-        solve(task, model, limits, events, outcome, plan, workspace)
+        solve(task, model, limits, events, outcome, plan, workspaces)
         if isinstance(plan, Tree):
             outcome.scores = plan.scores
 

@@ -31,9 +31,11 @@ class FakeReply:
 @dataclass
 class ScriptedChat:
     """Replies in order; each call reserves and settles ``cost`` on the real budget, so the
-    budget's refusal (``BudgetExhausted``) reaches the engine as it would from litellm."""
+    budget's refusal (``BudgetExhausted``) reaches the engine as it would from litellm. A
+    reply may be a callable of (messages, sampling): candidates in threads ask in any
+    order, and their sampling (the seed) says which one asks."""
 
-    replies: list[str]
+    replies: list[str | Callable[[list[dict[str, str]], dict[str, float | int]], str]]
     budget: Budget = field(default_factory=lambda: Budget(1.0))
     cost: float = 0.01
     seen: list[list[dict[str, str]]] = field(default_factory=list)
@@ -56,6 +58,8 @@ class ScriptedChat:
             self.sampled.append(dict(sampling))
         with self.lock:
             text = self.replies.pop(0) if self.replies else "I have nothing more."
+        if callable(text):
+            text = text(messages, sampling)
         self.budget.settle(self.cost, self.cost, 10, 5)
         return FakeReply(text, cost=self.cost)
 
@@ -123,6 +127,9 @@ class MemorySandbox:
         self.tests = tests
         self.facts = {"image": "memory", "python": "3.11", "cached": True, "snapshot": "memory"}
         self.sessions: list[MemoryVerifier] = []
+        self.workspaces: list[FakeWorkspace] = []
+        #: What every workspace answers (``FakeWorkspace.answers``).
+        self.answers: dict[str, str] = {}
 
     def __call__(self, request, snap, model, events) -> MemorySandbox:
         self.root = snap.root
@@ -135,6 +142,12 @@ class MemorySandbox:
         )
         self.sessions.append(verifier)
         yield verifier
+
+    @contextmanager
+    def workspace(self, base_patches: list[str], step_timeout_s: int) -> Iterator[FakeWorkspace]:
+        workspace = FakeWorkspace(dict(self.answers), step_timeout_s)
+        self.workspaces.append(workspace)
+        yield workspace
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,26 @@ def test_what_a_command_changes_never_reaches_the_verdict(hostile):
     assert "planted" in record["steps"][4]["output"]
     assert result.code == 1, result.err
     assert record["attempts"][0]["verdict"]["status"] == "NOT_VERIFIED"
+
+
+def test_candidates_never_read_what_another_changed_in_its_scratch_copy(tmp_path):
+    """Candidate 1 plants a file at once; candidate 2 looks a few seconds later and must
+    not see it: each candidate explores in its own scratch container."""
+
+    def by_seed(plant, look):
+        def reply(body):
+            if body["messages"][-1]["content"].startswith("$ "):
+                return RIGHT  # a command's output came back: now the fix
+            return plant if body.get("seed", 0) == 0 else look
+
+        return reply
+
+    plant = command("echo secret > planted.txt && ls")
+    look = {"text": command("sleep 3; ls"), "delay": 1}
+    replies = [by_seed(plant, look)] * 4
+    result, record, _ = explore(tmp_path, replies, "--candidates", "2", "--max-attempts", "1")
+
+    assert result.code == 0, result.err
+    outputs = {step["command"]: step["output"] for step in record["steps"]}
+    assert "planted.txt" in outputs["echo secret > planted.txt && ls"]
+    assert "planted.txt" not in outputs["sleep 3; ls"] and "calc.py" in outputs["sleep 3; ls"]

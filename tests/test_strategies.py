@@ -98,6 +98,19 @@ def test_the_budget_holds_across_candidates(make_repo):
     assert result.fix.stopped == "cost limit"
 
 
+def test_each_candidate_explores_in_its_own_scratch_container(make_repo):
+    def look(messages, sampling):
+        if messages[-1]["content"].startswith("$ "):  # a command's output came back
+            return RIGHT
+        return f"Looking.\n\n```bash\necho candidate-{sampling['seed']}\n```\n"
+
+    result, _, sandbox = fix(make_repo, [look] * 4, candidates=2, limits=Limits(1, 60, max_steps=4))
+
+    assert result.status()[0] == "VERIFIED" and len(result.fix.steps) == 2
+    first, second = sandbox.workspaces
+    assert first.ran == ["echo candidate-0"] and second.ran == ["echo candidate-1"]
+
+
 HALF = block("calc.py", "def add(a, b):\n", "def add(a, b):\n    if a == 2:\n        return 5\n")
 
 

@@ -128,14 +128,24 @@ def _losing_engine_raises(request: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap the API client's one door to the engine so transport failures say what happened."""
     import requests
 
+    transport = (requests.ConnectionError, requests.Timeout, *_ssh_errors())
+
     @functools.wraps(request)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
             return request(*args, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except transport as exc:
             raise lost(exc) from exc
 
     return guarded
+
+
+def _ssh_errors() -> tuple[type[BaseException], ...]:
+    """What an ``ssh://`` engine's transport (paramiko) raises when the session is gone:
+    its own exceptions, which requests does not translate."""
+    if "paramiko" not in sys.modules:
+        return ()
+    return (sys.modules["paramiko"].SSHException, EOFError)
 
 
 def lost(exc: BaseException) -> EngineLost:
@@ -161,7 +171,7 @@ def loss_behind(exc: BaseException) -> EngineLost | None:
         transport += (sys.modules["requests"].RequestException,)
     if "urllib3" in sys.modules:
         transport += (sys.modules["urllib3"].exceptions.HTTPError,)
-    if not isinstance(exc, transport):
+    if not isinstance(exc, transport + _ssh_errors()):
         return None
     frames = traceback.walk_tb(exc.__traceback__)
     if any(f.f_globals.get("__name__", "").startswith("docker.") for f, _ in frames):

@@ -59,7 +59,7 @@ def locate(environ: Mapping[str, str] = os.environ) -> EngineHost:
     host = parts.hostname or ""
     if is_loopback(host):
         return EngineHost(url, False, f"DOCKER_HOST names this machine ({host or 'no host'})")
-    return EngineHost(url, True, f"DOCKER_HOST names another machine ({host})")
+    return EngineHost(url, True, f"DOCKER_HOST names {host}")
 
 
 def is_loopback(host: str) -> bool:

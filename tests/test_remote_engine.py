@@ -7,7 +7,9 @@ import contextlib
 import importlib.util
 import json
 import socket
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +19,14 @@ from verifix.sandbox import engine
 from verifix.sandbox.config import read_repo_config, resolve
 from verifix.sandbox.detect import detect
 from verifix.sandbox.enginehost import EngineHost, is_loopback, locate
-from verifix.sandbox.errors import EngineUnavailable, SandboxError, UsageError
+from verifix.sandbox.errors import EngineLost, EngineUnavailable, SandboxError, UsageError
 from verifix.sandbox.gateway import SETUP_NETWORK, Gateway, host_addresses, setup_route
 from verifix.sandbox.network import CONTAINER_CA_PATH, from_host, on_engine
 from verifix.sandbox.prune import owner_running
 from verifix.sandbox.settings import Layer
 
 PASSWORD = "pr0xy-passw0rd"
-REMOTE = EngineHost("tcp://build-box:2376", True, "DOCKER_HOST names another machine")
+REMOTE = EngineHost("tcp://build-box:2376", True, "DOCKER_HOST names build-box")
 
 
 # --- which machine the engine is on ----------------------------------------------------
@@ -197,12 +199,31 @@ def test_tls_files_that_are_not_there_are_named(monkeypatch, tmp_path):
 
 
 def test_a_remote_engine_that_does_not_answer_is_not_told_to_start_dockerd(monkeypatch):
+    monkeypatch.setattr(engine, "_engine_gone", False)  # lost() marks it; put it back after
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")
     monkeypatch.setenv("VERIFIX_ENGINE", "remote")
     with pytest.raises(EngineUnavailable) as failed:
         engine.connect()
     assert "dockerd" not in str(failed.value) and "listens on that port" in str(failed.value)
     assert "reachable from here" in str(engine.lost(ConnectionError()))
+
+
+def test_an_ssh_session_that_ends_is_the_engine_lost(monkeypatch):
+    """Over ``ssh://`` docker-py's transport is paramiko, whose errors requests does not
+    translate: a session that ends mid-run must still be one line, not a traceback."""
+
+    class SSHException(Exception):
+        pass
+
+    monkeypatch.setitem(sys.modules, "paramiko", types.SimpleNamespace(SSHException=SSHException))
+    monkeypatch.setattr(engine, "_engine_gone", False)
+    monkeypatch.setenv("DOCKER_HOST", "ssh://me@build-box")
+
+    def request(*args, **kwargs):
+        raise SSHException("SSH session not active")
+
+    with pytest.raises(EngineLost, match="went away mid-run: check that it is running and reach"):
+        engine._losing_engine_raises(request)()
 
 
 def test_prune_keeps_containers_made_from_another_machine():

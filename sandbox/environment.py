@@ -252,6 +252,10 @@ _FORGET_NOBODY = (
 )
 
 
+#: Proxy variables a setup command gets and the collection probe does not.
+_PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
 def _collect(box: Container, spec: EnvSpec, env: dict[str, str]) -> ExecResult | None:
     """A pytest suite's collection in the build container: the failed result when it
     cannot collect, else None (a suite not run by pytest is not probed). It runs as an
@@ -259,8 +263,12 @@ def _collect(box: Container, spec: EnvSpec, env: dict[str, str]) -> ExecResult |
     if not spec.test_command or "pytest" not in spec.test_command:
         return None
     collect = f"{spec.test_command} --collect-only -q -p no:cacheprovider"
+    # Collected as the tests will run: with no way out. A suite whose modules fetch data
+    # at import (pydicom's test files download from GitHub) would otherwise get the
+    # gateway's refusals, retry with back-off for every file and hold the build for the
+    # probe's whole timeout; without a proxy the fetch fails at once, as in a test run.
     probe_env = {
-        **env,
+        **{k: v for k, v in env.items() if k.lower() not in _PROXY_NAMES},
         "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": "/tmp/verifix-probe",
         "TMPDIR": "/tmp/verifix-probe",

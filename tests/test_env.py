@@ -276,3 +276,25 @@ def test_a_module_that_cannot_be_imported_does_not_stop_the_rest_of_the_suite(ma
 
     assert checked.code == 0, checked.out + checked.err
     assert json.loads(checked.out)["counts"] == {"error": 1, "failed": 2, "passed": 1}
+
+
+def test_the_collection_probe_sees_no_proxy_as_a_test_run_does(make_repo):
+    """A suite that reaches out at import (pydicom's test files download data) must be
+    probed as the tests will run it, with no way out; through the setup gateway its
+    fetches were refused one by one, with back-off, for the probe's whole timeout. Here a
+    conftest that sees a proxy fails to import, which the probe would report."""
+    repo = make_repo()
+    (repo / "tests" / "conftest.py").write_text(
+        "import os\n\n"
+        "if any(os.environ.get(n) for n in ('HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy')):\n"
+        "    import only_importable_without_a_proxy\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a conftest that looks for a proxy")
+
+    fresh = f"python -m pip install -q pytest && echo {uuid.uuid4().hex}"  # a new image
+    checked = verifix("env", "check", "--setup", fresh, str(repo))
+
+    assert checked.code == 0, checked.out + checked.err
+    assert "the suite cannot collect" not in checked.err
+    assert "counts: 2 failed, 1 passed" in checked.out

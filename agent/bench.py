@@ -6,9 +6,11 @@ tree must not be; both are judged in one session (one environment, one baseline 
 an instance that cannot be judged says why in one line.
 
 ``BatchRun``: the repair on every instance (the problem statement in; the instance's own
-tests never shown), ``workers`` at a time, each prediction appended to
-``predictions.jsonl`` in the SWE-bench format as it is made (so a second run resumes),
-one record per instance, and a summary with verifix's own check of each prediction.
+tests never shown), each prediction appended to ``predictions.jsonl`` in the SWE-bench
+format as it is made (so a second run resumes), one record per instance, and a summary
+with verifix's own check of each prediction. An ``Executor`` decides where ``attempt``
+runs: ``Threads`` here, ``workers`` at a time, or ``ray_executor.RayExecutor`` on the
+nodes of a Ray cluster; the bookkeeping stays in ``BatchRun``, on this machine.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from verifix.sandbox import snapshot
 from verifix.sandbox.errors import VerifixError
@@ -29,6 +31,7 @@ from . import record, runner
 from .engine import Limits
 from .events import Event, Events, Step, ignore
 from .protocols import ChatModel
+from .redact import redact_data
 from .runner import DockerSandbox, Request
 from .swebench import Instance, clone_of
 
@@ -101,7 +104,6 @@ class Batch:
     model_name: str
     per_instance_cost: float
     limits: Limits
-    workers: int = 1
     #: The most the whole batch may spend: an instance starts only when the batch can
     #: still afford its own --max-cost on top of what is spent and held by the others.
     max_total_cost: float | None = None
@@ -119,6 +121,26 @@ class InstanceResult:
     seconds: float
     reason: str
     record: str | None = None
+    #: The Ray node that ran it (its node id); None: this machine.
+    node: str | None = None
+
+
+@dataclass
+class Outcome:
+    """One instance's run, wherever it ran, for the driver to write down: its result, its
+    record (redacted where it was made, with that machine's secrets) and its prediction
+    (None: nothing to predict, so a second run tries the instance again)."""
+
+    result: InstanceResult
+    record: dict[str, Any] | None = None
+    patch: str | None = None
+
+
+class Executor(Protocol):
+    """Where a batch's instances run: it calls ``batch.reserve`` before each instance,
+    ``attempt`` (or anything that returns its ``Outcome``), then ``batch.finish``."""
+
+    def run(self, todo: list[Instance], batch: BatchRun) -> None: ...
 
 
 def done_ids(out: Path) -> set[str]:
@@ -135,8 +157,65 @@ def done_ids(out: Path) -> set[str]:
     return ids
 
 
+def attempt(instance: Instance, batch: Batch, events: Events) -> Outcome:
+    """Repair one instance and check the prediction with its own tests, on this machine.
+    It touches nothing of the batch's output, so it can run on any node that has Docker
+    and the clone; a provider's failure or a broken environment is an ERROR outcome."""
+    started = time.monotonic()
+    name = instance.instance_id
+    model: ChatModel | None = None
+
+    def make() -> ChatModel:
+        nonlocal model
+        model = batch.model()
+        return model
+
+    try:
+        clone = clone_of(instance, batch.repos)
+        request = Request(
+            clone,
+            instance.issue(),
+            make,
+            batch.limits,
+            snapshot=lambda _repo: snapshot.of_commit(clone, instance.base_commit),
+            keep_record=False,
+            always_reproduce=True,
+            **batch.request,
+        )
+        run = runner.run(request, _prefixed(events, name))
+        fix = run.winner.patch if run.winner and run.winner.patch else ""
+        resolved = _resolved(instance, clone, fix) if fix else False
+        status, why = run.status()
+        result = InstanceResult(name, status, resolved, _spent(model), 0.0, why)
+        outcome = Outcome(result, redact_data(record.build(run)), fix)
+    except VerifixError as exc:
+        outcome = Outcome(InstanceResult(name, "ERROR", None, _spent(model), 0.0, str(exc)))
+    outcome.result.seconds = round(time.monotonic() - started, 1)
+    return outcome
+
+
+def died(instance: Instance, batch: Batch, why: str, runs: int = 1) -> Outcome:
+    """The outcome of an instance whose ``runs`` died without saying what they spent:
+    each charged its whole --max-cost, so --max-total-cost holds; no prediction, so a
+    second batch tries it again."""
+    cost = runs * batch.per_instance_cost
+    line = why.strip().splitlines()[0] if why.strip() else "the run died"
+    return Outcome(InstanceResult(instance.instance_id, "ERROR", None, cost, 0.0, line))
+
+
+def _resolved(instance: Instance, clone: Path, patch: str) -> bool:
+    """The instance's own tests (FAIL_TO_PASS, PASS_TO_PASS, with its test patch) on the
+    source changes verifix handed over: the SWE-bench harness's question."""
+    with snapshot.of_commit(clone, instance.base_commit) as snap:
+        sandbox = DockerSandbox(snap, ignore)
+        with sandbox.session(instance.checks()) as session:
+            return session.check(patch).status is Status.VERIFIED
+
+
 class BatchRun:
-    """Runs instances ``workers`` at a time, appending each prediction as it is made."""
+    """A batch's bookkeeping, whatever runs its instances: what is spent and held against
+    --max-total-cost, and the output (predictions appended as they come, records, the
+    summary), written here alone."""
 
     def __init__(self, batch: Batch, events: Events) -> None:
         self.batch = batch
@@ -146,35 +225,30 @@ class BatchRun:
         self.held = 0.0
         self.results: list[InstanceResult] = []
 
-    def run(self, instances: list[Instance]) -> list[InstanceResult]:
+    def run(self, instances: list[Instance], executor: Executor) -> list[InstanceResult]:
+        """Run the instances not yet predicted in the output, then write the summary."""
         self.batch.out.mkdir(parents=True, exist_ok=True)
         done = done_ids(self.batch.out)
         todo = [i for i in instances if i.instance_id not in done]
         if len(todo) < len(instances):
             self.events(Step(f"{len(instances) - len(todo)} instances already done: skipped"))
-        queue = list(reversed(todo))
-
-        def worker() -> None:
-            while True:
-                with self.lock:
-                    if not queue:
-                        return
-                    instance = queue.pop()
-                self._one(instance)
-
-        threads = [
-            threading.Thread(target=worker, name=f"verifix-bench-{n}", daemon=True)
-            for n in range(max(1, min(self.batch.workers, len(todo))))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
+        executor.run(todo, self)
         self._summary()
         return self.results
 
-    def _afford(self) -> bool:
+    def reserve(self, instance: Instance) -> bool:
+        """Hold the instance's --max-cost if the batch can still afford it; if not, the
+        instance is SKIPPED and must not start."""
+        name = instance.instance_id
+        if self.hold():
+            self.events(Step(f"{name}: started"))
+            return True
+        self._keep(InstanceResult(name, "SKIPPED", None, 0.0, 0.0, "--max-total-cost reached"))
+        return False
+
+    def hold(self) -> bool:
+        """Hold one more --max-cost if it fits on top of what is spent and held by the
+        others (an instance that starts, or runs again after its node was lost)."""
         limit = self.batch.max_total_cost
         with self.lock:
             if limit is not None and self.spent + self.held + self.batch.per_instance_cost > limit:
@@ -182,56 +256,22 @@ class BatchRun:
             self.held += self.batch.per_instance_cost
             return True
 
-    def _one(self, instance: Instance) -> None:
-        started = time.monotonic()
-        name = instance.instance_id
-        if not self._afford():
-            self._keep(InstanceResult(name, "SKIPPED", None, 0.0, 0.0, "--max-total-cost reached"))
-            return
-        self.events(Step(f"{name}: started"))
-        model: ChatModel | None = None
-
-        def make() -> ChatModel:
-            nonlocal model
-            model = self.batch.model()
-            return model
-
-        try:
-            clone = clone_of(instance, self.batch.repos)
-            request = Request(
-                clone,
-                instance.issue(),
-                make,
-                self.batch.limits,
-                snapshot=lambda _repo: snapshot.of_commit(clone, instance.base_commit),
-                keep_record=False,
-                always_reproduce=True,
-                **self.batch.request,
-            )
-            run = runner.run(request, _prefixed(self.events, name))
-            fix = run.winner.patch if run.winner and run.winner.patch else ""
-            resolved = self._resolved(instance, clone, fix) if fix else False
-            status, why = run.status()
-            path = record.write_to(self.batch.out / "records" / f"{name}.json", record.build(run))
-            result = InstanceResult(name, status, resolved, _spent(model), 0.0, why, str(path))
-            self._predict(name, fix)
-        except VerifixError as exc:
-            result = InstanceResult(name, "ERROR", None, _spent(model), 0.0, str(exc))
-        finally:
-            with self.lock:
-                self.held -= self.batch.per_instance_cost
-                self.spent += _spent(model)
-        result.seconds = round(time.monotonic() - started, 1)
-        self.events(Step(f"{name}: {result.status}, resolved: {result.resolved}"))
+    def finish(self, outcome: Outcome, holds: int = 1) -> None:
+        """Charge what the instance spent in place of its holds, and write it down."""
+        result = outcome.result
+        with self.lock:
+            self.held -= holds * self.batch.per_instance_cost
+            self.spent += result.cost
+        if outcome.record is not None:
+            path = self.batch.out / "records" / f"{result.instance_id}.json"
+            result.record = str(record.write_to(path, outcome.record))
+        if outcome.patch is not None:
+            self._predict(result.instance_id, outcome.patch)
+        where = f" (node {result.node[:8]})" if result.node else ""
+        self.events(
+            Step(f"{result.instance_id}: {result.status}, resolved: {result.resolved}{where}")
+        )
         self._keep(result)
-
-    def _resolved(self, instance: Instance, clone: Path, patch: str) -> bool:
-        """The instance's own tests (FAIL_TO_PASS, PASS_TO_PASS, with its test patch) on the
-        source changes verifix handed over: the SWE-bench harness's question."""
-        with snapshot.of_commit(clone, instance.base_commit) as snap:
-            sandbox = DockerSandbox(snap, ignore)
-            with sandbox.session(instance.checks()) as session:
-                return session.check(patch).status is Status.VERIFIED
 
     def _predict(self, name: str, patch: str) -> None:
         line = {
@@ -260,6 +300,43 @@ class BatchRun:
             },
         }
         (self.batch.out / SUMMARY).write_text(json.dumps(summary, indent=1))
+
+
+@dataclass
+class Threads:
+    """The local executor: ``workers`` threads on this machine, each taking the next
+    instance in the dataset's order."""
+
+    workers: int
+
+    def run(self, todo: list[Instance], batch: BatchRun) -> None:
+        queue = list(reversed(todo))
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    instance = queue.pop()
+                if not batch.reserve(instance):
+                    continue
+                try:
+                    outcome = attempt(instance, batch.batch, batch.events)
+                except BaseException as exc:
+                    batch.finish(died(instance, batch.batch, f"{type(exc).__name__}: {exc}"))
+                    raise
+                batch.finish(outcome)
+
+        threads = [
+            threading.Thread(target=worker, name=f"verifix-bench-{n}", daemon=True)
+            for n in range(max(1, min(self.workers, len(todo))))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
 
 
 def _spent(model: ChatModel | None) -> float:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
-from verifix.agent import bench, runner, settings, swebench
+from verifix.agent import bench, ray_executor, runner, settings, swebench
 from verifix.agent.engine import Limits
 from verifix.agent.model import Budget, Model
 from verifix.sandbox.errors import UsageError
@@ -103,8 +103,25 @@ def run(
     span: Span = None,
     pattern: Pattern = None,
     workers: Annotated[
-        int, typer.Option("--workers", help="Instances side by side on this machine.")
-    ] = 1,
+        int | None,
+        typer.Option("--workers", help="Instances side by side on this machine (default 1)."),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local (threads on this machine) or ray (a task per instance on the nodes "
+            "of a Ray cluster; pip install 'verifix[ray]').",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="The Ray cluster's head, HOST:PORT or ray://HOST:10001 (default: "
+            "RAY_ADDRESS, else the cluster started on this machine).",
+        ),
+    ] = None,
     max_total_cost: Annotated[
         float | None,
         typer.Option("--max-total-cost", help="USD for the whole batch, on top of --max-cost."),
@@ -129,14 +146,15 @@ def run(
     Exit codes: 0 the batch ran (whatever it resolved), 2 usage, 3 environment or provider.
     """
     runner.check_search(strategy, candidates, None)
-    if workers < 1:
-        raise UsageError("--workers must be at least 1")
+    runs_on = _executor(executor, workers, ray_address)
     chosen = swebench.select(swebench.load_all(dataset), instance, span, pattern)
     flags = settings.Flags(
         model, api_base, price_in, price_out, accept_unknown_cost, max_cost, max_attempts
     )
     resolved = settings.for_repo(None, flags)  # a dataset's repositories may not set a model
-    Model(resolved.config, Budget(resolved.max_cost)).preflight()
+    probe = Model(resolved.config, Budget(resolved.max_cost))
+    if executor == "local":  # on Ray, the key and the server are the nodes' to have
+        probe.preflight()
 
     def make_model() -> Model:
         return Model(
@@ -150,12 +168,11 @@ def run(
         resolved.config.model,
         resolved.max_cost,
         Limits(resolved.max_attempts, timeout),
-        workers,
         max_total_cost,
         {"strategy": strategy, "candidates": candidates},
     )
     log = ProgressLog(quiet)
-    results = bench.BatchRun(batch, log.event).run(chosen)
+    results = bench.BatchRun(batch, log.event).run(chosen, runs_on)
     rows = [
         (r.instance_id, r.status, str(r.resolved), f"${r.cost:.4f}", f"{r.seconds:.0f}s", r.reason)
         for r in results
@@ -167,6 +184,25 @@ def run(
     stdout.print(f"{solved} of {len(results)} resolved by verifix's check; ${spent:.4f}")
     stdout.print(f"predictions: {output / bench.PREDICTIONS}")
     return exit_codes.VERIFIED
+
+
+def _executor(name: str, workers: int | None, ray_address: str | None) -> bench.Executor:
+    """The executor the options name, or a one-line usage error for options that do not
+    go together."""
+    if name not in ("local", "ray"):
+        raise UsageError(f"--executor {name}: choose local or ray")
+    if workers is not None and workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if name == "local":
+        if ray_address is not None:
+            raise UsageError("--ray-address is for --executor ray")
+        return bench.Threads(workers or 1)
+    if workers is not None:
+        raise UsageError(
+            "--workers is for --executor local: on Ray, each node's docker resource sets "
+            "how many instances it runs at once"
+        )
+    return ray_executor.RayExecutor(ray_address or "auto")
 
 
 @bench_app.command("report")

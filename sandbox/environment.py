@@ -12,8 +12,8 @@ import hashlib
 import shlex
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -256,17 +256,34 @@ _FORGET_NOBODY = (
 _PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
-def _collect(box: Container, spec: EnvSpec, env: dict[str, str]) -> ExecResult | None:
+@contextmanager
+def _offline(client: docker.DockerClient, box: Container, network: str) -> Iterator[None]:
+    """``box`` cut from its setup network for a while, then connected again. The host's
+    own network cannot be cut from one container: there only the proxy is withheld."""
+    if network in ("none", "host"):
+        yield
+        return
+    net = client.networks.get(network)
+    net.disconnect(box.id)
+    try:
+        yield
+    finally:
+        net.connect(box.id)
+
+
+def _collect(
+    client: docker.DockerClient, box: Container, network: str, spec: EnvSpec, env: dict[str, str]
+) -> ExecResult | None:
     """A pytest suite's collection in the build container: the failed result when it
     cannot collect, else None (a suite not run by pytest is not probed). It runs as an
     unprivileged user and what that user left is removed before the image is saved."""
     if not spec.test_command or "pytest" not in spec.test_command:
         return None
     collect = f"{spec.test_command} --collect-only -q -p no:cacheprovider"
-    # Collected as the tests will run: with no way out. A suite whose modules fetch data
-    # at import (pydicom's test files download from GitHub) would otherwise get the
-    # gateway's refusals, retry with back-off for every file and hold the build for the
-    # probe's whole timeout; without a proxy the fetch fails at once, as in a test run.
+    # Collected as the tests will run: with no network. A suite whose modules fetch data
+    # at import (pydicom's test files download from GitHub) would otherwise wait on the
+    # setup network's refusals (or its DNS timeouts) file after file, holding the build
+    # for the probe's whole timeout; offline, each fetch fails at once, as in a test run.
     probe_env = {
         **{k: v for k, v in env.items() if k.lower() not in _PROXY_NAMES},
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -274,9 +291,10 @@ def _collect(box: Container, spec: EnvSpec, env: dict[str, str]) -> ExecResult |
         "TMPDIR": "/tmp/verifix-probe",
     }
     box.run("mkdir -p /tmp/verifix-probe && chmod 777 /tmp/verifix-probe", 60, workdir="/")
-    result = box.run(
-        ["python", "-c", _AS_NOBODY, collect], min(spec.test_timeout, 600), env=probe_env
-    )
+    with _offline(client, box, network):
+        result = box.run(
+            ["python", "-c", _AS_NOBODY, collect], min(spec.test_timeout, 600), env=probe_env
+        )
     box.run(_FORGET_NOBODY, 300, workdir="/")
     return None if result.exit_code in (0, 5) or result.timed_out else result
 
@@ -374,7 +392,7 @@ def prepare(
         # its plugins, a module its conftest imports) is repaired here, while the network
         # is up, and the repaired image cached.
         while len(repairs) < MAX_REPAIRS:
-            collected = _collect(box, spec, setup_env)
+            collected = _collect(client, box, mode, spec, setup_env)
             fix = collect_repair_for(collected.output, done) if collected else None
             if fix is None:
                 break

@@ -256,18 +256,32 @@ _FORGET_NOBODY = (
 _PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
+#: A name server that refuses at once. Cut from its network, a container still asks
+#: Docker's embedded one, which then answers nothing for 10 s a lookup; a test run (no
+#: network at all) is refused at once.
+_NO_DNS = (
+    "cp /etc/resolv.conf /tmp/verifix-resolv.conf && "
+    "printf 'nameserver 127.0.0.1\\n' > /etc/resolv.conf"
+)
+_DNS_BACK = "cat /tmp/verifix-resolv.conf > /etc/resolv.conf && rm -f /tmp/verifix-resolv.conf"
+
+
 @contextmanager
 def _offline(client: docker.DockerClient, box: Container, network: str) -> Iterator[None]:
-    """``box`` cut from its setup network for a while, then connected again. The host's
-    own network cannot be cut from one container: there only the proxy is withheld."""
+    """``box`` cut from its setup network for a while (its name server refusing), then
+    connected again. The host's own network cannot be cut from one container: there only
+    the proxy is withheld."""
     if network in ("none", "host"):
         yield
         return
     net = client.networks.get(network)
     net.disconnect(box.id)
+    dns = box.run(_NO_DNS, 60, workdir="/").ok
     try:
         yield
     finally:
+        if dns:
+            box.run(_DNS_BACK, 60, workdir="/")
         net.connect(box.id)
 
 

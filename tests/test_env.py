@@ -282,15 +282,21 @@ def test_the_collection_probe_runs_offline_as_a_test_run_does(make_repo):
     """A suite that reaches out at import (pydicom's test files download data) must be
     probed as the tests will run it, with no network; through the setup network its fetches
     waited on refusals or DNS timeouts, file after file, for the probe's whole timeout.
-    Here a conftest that sees a proxy or a route out fails to import, which the probe
-    would report."""
+    Here a conftest that sees a proxy, a route out or a name server that keeps it
+    waiting fails to import, which the probe would report."""
     repo = make_repo()
     (repo / "tests" / "conftest.py").write_text(
-        "import os\n\n"
+        "import os, socket, time\n\n"
         "proxied = any(os.environ.get(n) for n in ('HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy'))\n"
         "with open('/proc/net/route') as routes:\n"
         "    routed = len(routes.read().splitlines()) > 1\n"
-        "if proxied or routed:\n"
+        "asked = time.monotonic()\n"
+        "try:\n"
+        "    socket.getaddrinfo('pypi.org', 443)\n"
+        "except OSError:\n"
+        "    pass\n"
+        "slow_dns = time.monotonic() - asked > 3\n"
+        "if proxied or routed or slow_dns:\n"
         "    import only_importable_offline\n"
     )
     git(repo, "add", "-A")

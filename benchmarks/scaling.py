@@ -22,8 +22,8 @@ Printed, all measured in the same run:
 
 - resolve rate on the hidden tests for N = 1, 2, 4, 8, 16 candidates (``--strategy
   parallel``, 1 and 2 attempts per candidate) and for tree search at equal spend (at most N
-  model calls, ``--stop-at 2``: it searches on past its first accepted patch), next to pass@N = mean over repositories of 1 - (1 - p_r)^N and the oracle
-  of the same draws;
+  model calls, ``--stop-at 2``: it searches on past its first accepted patch), next to
+  pass@N = mean over repositories of 1 - (1 - p_r)^N and the oracle of the same draws;
 - recovery: (resolve@N - pass@1) / (oracle@N - pass@1), on the same draws (for tree search,
   against the oracle of N parallel calls: what the same spend could have found); it depends
   on p and q, so N=1 and N=16 are measured again for the ``--grid`` pairs (no latency);

@@ -252,6 +252,12 @@ _FORGET_NOBODY = (
 )
 
 
+#: The longest the collection probe may take. Collecting takes seconds, a minute for the
+#: largest suites; one that runs longer is waiting on something (a suite that downloads
+#: its data at import, retrying with back-off offline) and counts as collecting, since
+#: its test run will show what is wrong, so a longer wait only delays the build.
+PROBE_TIMEOUT_S = 180
+
 #: Proxy variables a setup command gets and the collection probe does not.
 _PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -307,7 +313,9 @@ def _collect(
     box.run("mkdir -p /tmp/verifix-probe && chmod 777 /tmp/verifix-probe", 60, workdir="/")
     with _offline(client, box, network):
         result = box.run(
-            ["python", "-c", _AS_NOBODY, collect], min(spec.test_timeout, 600), env=probe_env
+            ["python", "-c", _AS_NOBODY, collect],
+            min(spec.test_timeout, PROBE_TIMEOUT_S),
+            env=probe_env,
         )
     box.run(_FORGET_NOBODY, 300, workdir="/")
     return None if result.exit_code in (0, 5) or result.timed_out else result

@@ -232,9 +232,21 @@ class BatchRun:
         todo = [i for i in instances if i.instance_id not in done]
         if len(todo) < len(instances):
             self.events(Step(f"{len(instances) - len(todo)} instances already done: skipped"))
+        # What earlier runs into this output did stays in the summary and counts against
+        # --max-total-cost: a resumed batch is still one batch.
+        self.results = self._earlier(done)
+        self.spent = sum(r.cost for r in self.results)
         executor.run(todo, self)
         self._summary()
         return self.results
+
+    def _earlier(self, done: set[str]) -> list[InstanceResult]:
+        """The previous summary's rows of the instances already predicted."""
+        try:
+            rows = json.loads((self.batch.out / SUMMARY).read_text())["instances"]
+            return [InstanceResult(**row) for row in rows if row["instance_id"] in done]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []  # no summary yet, or one this version cannot read
 
     def reserve(self, instance: Instance) -> bool:
         """Hold the instance's --max-cost if the batch can still afford it; if not, the
@@ -290,6 +302,14 @@ class BatchRun:
         rows = [asdict(r) for r in self.results]
         summary = {
             "schema": RUN_SCHEMA,
+            # How each instance searched: what a comparison of batches (the report's fixes
+            # against dollars as candidates grow) tells them apart by.
+            "search": {
+                "model": self.batch.model_name,
+                "max_cost": self.batch.per_instance_cost,
+                "max_attempts": self.batch.limits.max_attempts,
+                **self.batch.request,
+            },
             "instances": rows,
             "totals": {
                 "instances": len(rows),

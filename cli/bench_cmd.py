@@ -210,11 +210,22 @@ def report(
     output: Annotated[
         Path, typer.Argument(help="A bench run's output folder (with summary.json).")
     ] = Path("verifix-bench"),
+    compare: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--compare",
+            help="Another batch's output folder (repeatable), e.g. the same instances with "
+            "more --candidates: drawn as fixes against dollars.",
+        ),
+    ] = None,
 ) -> int:
     """Write a batch's report as an HTML page: resolve rate, cost, time, each instance's run."""
-    if not (output / bench.SUMMARY).is_file():
-        raise UsageError(f"{output} holds no {bench.SUMMARY}: run verifix bench run -o {output}")
+    for folder in (output, *(compare or [])):
+        if not (folder / bench.SUMMARY).is_file():
+            raise UsageError(
+                f"{folder} holds no {bench.SUMMARY}: run verifix bench run -o {folder}"
+            )
     target = output / "report.html"
-    target.write_text(bench_report.page(output), encoding="utf-8")
+    target.write_text(bench_report.page(output, compare), encoding="utf-8")
     stdout.out(str(target), highlight=False)
     return exit_codes.VERIFIED

@@ -107,10 +107,53 @@ def _outcomes(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def page(out: Path) -> str:
+def _label(search: dict[str, Any]) -> str:
+    """A batch's search in a few words: "4 candidates, parallel"."""
+    n = search.get("candidates", 1)
+    strategy = search.get("strategy", "linear")
+    return f"{n} candidate{'s' if n != 1 else ''}, {strategy}"
+
+
+def _across_batches(summaries: list[dict[str, Any]]) -> str:
+    """Each batch (this one and the ``--compare`` ones) as a point: what it spent in all
+    and what it resolved, labelled with its search, cheapest first: fixes against dollars
+    as candidates grow."""
+    if len(summaries) < 2:
+        return ""
+    points = sorted(
+        (s["totals"]["cost"], s["totals"]["resolved"], _label(s.get("search") or {}))
+        for s in summaries
+    )
+    width, height, pad = 520, 200, 30
+    most_cost = max(c for c, _, _ in points) or 1.0
+    most = max(max(s["totals"]["instances"] for s in summaries), 1)
+
+    def at(cost: float, solved: int) -> tuple[float, float]:
+        return (
+            pad + cost / most_cost * (width - 2 * pad - 120),
+            height - pad - solved / most * (height - 2 * pad),
+        )
+
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (at(c, r) for c, r, _ in points))
+    marks = "".join(
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#116329"/>'
+        f'<text x="{x + 8:.1f}" y="{y + 4:.1f}">{escape(label)}: {solved} for ${cost:.2f}</text>'
+        for (cost, solved, label), (x, y) in ((p, at(p[0], p[1])) for p in points)
+    )
+    return (
+        "<h2>Fixes against dollars as candidates grow</h2>"
+        f'<svg width="{width}" height="{height}" role="img" aria-label="resolved by batch spend">'
+        f'<polyline fill="none" stroke="#116329" stroke-width="2" points="{line}"/>{marks}'
+        "</svg><p class='meta'>one point per batch: instances resolved against USD spent</p>"
+    )
+
+
+def page(out: Path, compare: list[Path] | None = None) -> str:
     """The report of the batch in ``out`` (its ``summary.json``), writing each instance's
-    own page next to its record."""
+    own page next to its record; ``compare``: other batches' output folders (the same
+    instances searched otherwise), drawn against this one."""
     summary = json.loads((out / "summary.json").read_text())
+    others = [json.loads((o / "summary.json").read_text()) for o in compare or []]
     rows = summary["instances"]
     totals = summary["totals"]
     table = []
@@ -141,6 +184,7 @@ def page(out: Path) -> str:
         f"{_labelled_bars('Resolve rate', _outcomes(rows), 'instances')}"
         f"{_bars('Cost per instance', [r['cost'] for r in rows], 'USD')}"
         f"{_fixes_against_dollars(rows)}"
+        f"{_across_batches([summary, *others])}"
         f"{_bars('Time per instance', [r['seconds'] for r in rows], 's')}"
         f"{_labelled_bars('Time per phase (all instances)', _phases(rows), 's')}"
         "<h2>Instances</h2><table><tr><th>instance</th><th>status</th><th>resolved</th>"

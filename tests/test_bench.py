@@ -29,6 +29,38 @@ def row(instance_id: str, **fields: object) -> dict:
     }
 
 
+def test_a_resumed_batch_keeps_its_summary_and_counts_what_it_spent_before(tmp_path):
+    from dataclasses import asdict
+
+    from verifix.agent import bench
+    from verifix.agent.engine import Limits
+    from verifix.agent.events import ignore
+
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = bench.InstanceResult("acme__calc-1", "VERIFIED", True, 0.8, 10.0, "targets pass")
+    (out / bench.PREDICTIONS).write_text(json.dumps({"instance_id": "acme__calc-1"}) + "\n")
+    (out / bench.SUMMARY).write_text(json.dumps({"instances": [asdict(earlier)]}))
+    dataset = tmp_path / "d.jsonl"
+    dataset.write_text("\n".join(json.dumps(row(f"acme__calc-{n}")) for n in (1, 2)))
+    batch = bench.Batch(tmp_path, out, lambda: None, "m", 0.5, Limits(1, 60), max_total_cost=1.0)
+
+    class StartsEach:
+        def run(self, todo, batch_run):
+            for instance in todo:
+                batch_run.reserve(instance)
+
+    results = bench.BatchRun(batch, ignore).run(swebench.load_all(dataset), StartsEach())
+
+    # $0.80 spent before: a second $0.50 instance would pass the $1.00 for the batch.
+    assert [(r.instance_id, r.status) for r in results] == [
+        ("acme__calc-1", "VERIFIED"),
+        ("acme__calc-2", "SKIPPED"),
+    ]
+    summary = json.loads((out / bench.SUMMARY).read_text())
+    assert summary["totals"]["cost"] == 0.8 and summary["totals"]["instances"] == 2
+
+
 def test_a_dataset_is_a_json_list_or_json_lines(tmp_path):
     rows = [row("acme__calc-1"), row("acme__calc-2")]
     listed, lines = tmp_path / "d.json", tmp_path / "d.jsonl"
@@ -141,7 +173,13 @@ def test_a_batch_predicts_resumes_and_checks_with_the_hidden_tests(tmp_path):
     ]
     assert (out / "records" / "acme__calc-1.json").is_file()
 
+    assert summary["search"]["max_attempts"] == 1 and summary["search"]["candidates"] == 1
+
     with ScriptedModel([RIGHT]) as server:
         again = verifix(*args, *model, "--api-base", server.url)
         assert server.requests == []
     assert again.code == 0 and "2 instances already done" in again.err
+    # A resumed batch is still one batch: its summary keeps what the first run did.
+    resumed = json.loads((out / "summary.json").read_text())
+    assert resumed["instances"] == summary["instances"]
+    assert resumed["totals"] == summary["totals"]

@@ -108,3 +108,33 @@ def test_a_bench_report_shows_the_resolve_rate_and_links_each_run(page, tmp_path
     phases = json.loads(kept.read_text())["phases"]
     assert "<h2>Time per phase (all instances)</h2>" in dom
     assert all(f">{phase}</text>" in dom for phase in phases) and "repair" in phases
+
+
+def test_a_bench_report_compares_batches_as_candidates_grow(tmp_path):
+    folders = []
+    for n, (cost, resolved) in {1: (0.4, 3), 4: (1.5, 6), 2: (0.8, 5)}.items():
+        out = tmp_path / f"n{n}"
+        out.mkdir()
+        summary = {
+            "search": {"candidates": n, "strategy": "parallel"},
+            "instances": [],
+            "totals": {"instances": 10, "verified": resolved, "resolved": resolved,
+                       "cost": cost, "seconds": 60.0},
+        }  # fmt: skip
+        (out / "summary.json").write_text(json.dumps(summary))
+        folders.append(out)
+
+    made = verifix("bench", "report", str(folders[0]), "--compare", str(folders[1]),
+                   "--compare", str(folders[2]))  # fmt: skip
+    missing = verifix("bench", "report", str(folders[0]), "--compare", str(tmp_path / "nope"))
+
+    assert made.code == 0, made.err
+    dom = rendered(folders[0] / "report.html")
+    assert "<h2>Fixes against dollars as candidates grow</h2>" in dom
+    labels = re.findall(r">(\d candidates?, parallel: \d+ for \$[\d.]+)</text>", dom)
+    assert labels == [
+        "1 candidate, parallel: 3 for $0.40",
+        "2 candidates, parallel: 5 for $0.80",
+        "4 candidates, parallel: 6 for $1.50",
+    ]
+    assert missing.code == 2 and "nope holds no summary.json" in missing.err

@@ -102,6 +102,18 @@ class CappedBuffer:
 CREATE_TIMEOUT_S = 15
 
 
+#: What a timed-out command left, killed: all of its user's processes.
+_SWEEP = "kill -9 -1 2>/dev/null; true"
+#: The same for root: every process but PID 1 (the init), the main process (``sleep
+#: infinity``, whose end would stop the container), kernel threads and the sweep itself.
+_ROOT_SWEEP = (
+    "for d in /proc/[0-9]*; do p=${d#/proc/}; "
+    '[ "$p" = 1 ] || [ "$p" = "$$" ] && continue; '
+    'case "$(tr "\\0" " " < "$d/cmdline" 2>/dev/null)" in "sleep infinity "|"") continue;; esac; '
+    'kill -9 "$p" 2>/dev/null; done; true'
+)
+
+
 class Container:
     """A labelled container running ``sleep infinity``; commands run in it through exec."""
 
@@ -266,10 +278,13 @@ class Container:
         exit_code = api.exec_inspect(exec_id)["ExitCode"]
         timed_out = exit_code in (124, 137) and duration >= timeout_s - 0.5
         if timed_out:
-            # As the command's user: for an unprivileged one that kills only its own
-            # leftovers, not the container's main process (the container stays usable).
+            # As the command's user, so that the container stays usable: an unprivileged
+            # one's ``kill -9 -1`` reaches only its own leftovers; root's would reach the
+            # main process too and stop the container, so root spares it by name.
             sweep = api.exec_create(
-                self.id, ["sh", "-c", "kill -9 -1 2>/dev/null; true"], user=user
+                self.id,
+                ["sh", "-c", _ROOT_SWEEP if user in ("", "0", "root") else _SWEEP],
+                user=user,
             )
             api.exec_start(sweep["Id"])
         return ExecResult(exit_code, capped.text(), timed_out, duration), bytes(out)

@@ -7,7 +7,6 @@ exceptions and Ctrl-C, because the ``with`` block's exit always runs.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import select
 import shlex
@@ -114,6 +113,14 @@ _ROOT_SWEEP = (
 )
 
 
+def _being_removed(exc: BaseException) -> bool:
+    """The engine's answer when another caller (the exit backstop on Ctrl-C, a worker's
+    own cleanup) is removing the container already: it will be gone, nothing to do."""
+    return getattr(getattr(exc, "response", None), "status_code", None) == 409 and (
+        "already in progress" in str(exc)
+    )
+
+
 class Container:
     """A labelled container running ``sleep infinity``; commands run in it through exec."""
 
@@ -199,11 +206,18 @@ class Container:
                 api.remove_container(self.name, force=True, v=True)
             except NotFound:
                 pass
-            except DockerException:
+            except DockerException as exc:
+                if _being_removed(exc):
+                    return
                 # One retry: removal can race with the engine finishing a killed exec.
                 time.sleep(0.5)
-                with contextlib.suppress(NotFound):
+                try:
                     api.remove_container(self.name, force=True, v=True)
+                except NotFound:
+                    pass
+                except DockerException as again:
+                    if not _being_removed(again):
+                        raise
 
     def run(
         self,

@@ -24,6 +24,9 @@ Printed, all measured in the same run:
   parallel``, 1 and 2 attempts per candidate) and for tree search at equal spend (at most N
   model calls, ``--stop-at 2``: it searches on past its first accepted patch), next to
   pass@N = mean over repositories of 1 - (1 - p_r)^N and the oracle of the same draws;
+- the same candidates with a judge that is right ``--judge-accuracy`` of the time (0.7):
+  how much a judge of that quality adds where the tests cannot tell overfitting from
+  correct (the judge is a stand-in, ``NoisyJudge``; no model's quality is measured);
 - recovery: (resolve@N - pass@1) / (oracle@N - pass@1), on the same draws (for tree search,
   against the oracle of N parallel calls: what the same spend could have found); it depends
   on p and q, so N=1 and N=16 are measured again for the ``--grid`` pairs (no latency);
@@ -824,6 +827,47 @@ class StochasticModel:
         return Reply(text, cost=self.cost)
 
 
+@dataclass
+class NoisyJudge:
+    """A judge that is right with probability ``accuracy``: asked to choose among distinct
+    verified fixes, it names one that passes the hidden tests (when any does) that often,
+    otherwise any finalist. It reads the finalists' diffs from the real judge prompt and
+    answers in its format, so the real ``Judge`` and ``_select`` run; it measures how much
+    a judge of a given quality adds, not any model's quality."""
+
+    spec: Spec
+    repo: Path
+    rng: random.Random
+    accuracy: float
+    budget: Budget = field(default_factory=lambda: Budget(100.0))
+    cost: float = 0.01
+
+    def preflight(self) -> None:
+        """Nothing to check."""
+
+    def context_budget(self) -> int:
+        return 4000
+
+    def worst_case(self, messages: list[dict[str, str]]) -> float:
+        return self.cost
+
+    def complete(self, messages: list[dict[str, str]], **sampling: float | int) -> Reply:
+        self.budget.reserve(self.cost)
+        parts = messages[-1]["content"].split("## Candidate ")[1:]
+        diffs = [re.search(r"```diff\n(.*?)\n```", part, re.S) for part in parts]
+        right = [
+            n
+            for n, found in enumerate(diffs, 1)
+            if found and hidden_pass(self.spec, self.repo, found.group(1) + "\n")
+        ]
+        if right and self.rng.random() < self.accuracy:
+            choice = self.rng.choice(right)
+        else:
+            choice = self.rng.randint(1, max(len(parts), 1))
+        self.budget.settle(self.cost, self.cost, 1000, 50)
+        return Reply(f"This one.\n\n```choice\n{choice}\n```\n", cost=self.cost)
+
+
 # ------------------------------------------------------------------------------- the runs
 
 
@@ -854,6 +898,11 @@ def solve_once(
 ) -> Outcome:
     spec = problem.spec
     model = StochasticModel(spec, problem.seed, problem.p, args.q, args.latency)
+    judge = None
+    if strategy == "judged":  # parallel, with a judge of accuracy args.judge_accuracy
+        rng = random.Random(f"judge:{problem.seed}:{spec.name}:{n}")
+        noisy = NoisyJudge(spec, problem.repo, rng, args.judge_accuracy)
+        strategy, judge = "parallel", lambda: noisy
     if strategy == "tree":  # at most n calls, searching on until two accepted agree
         limits, candidates, stop_at = Limits(n, 600), 1, 2
     else:
@@ -866,6 +915,7 @@ def solve_once(
         strategy=strategy,
         candidates=candidates,
         stop_at=stop_at,
+        judge=judge,
         keep_record=False,
         sandbox=LocalSandbox(cache),
     )
@@ -1088,6 +1138,12 @@ def main() -> int:
     parser.add_argument("--latency", type=float, nargs=2, default=(0.2, 0.5), metavar=("LO", "HI"))
     parser.add_argument("--ns", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--no-two-attempts", action="store_true", help="skip the 2-attempt rows")
+    parser.add_argument(
+        "--judge-accuracy",
+        type=float,
+        default=0.7,
+        help="rows with a judge this often right among distinct fixes (0: none)",
+    )
     parser.add_argument("--fuzz", type=int, default=100, help="fuzzed runs for the cost limit")
     parser.add_argument("--timing-runs", type=int, default=6)
     parser.add_argument("--jobs", type=int, default=3, help="problems measured at once")
@@ -1131,6 +1187,8 @@ def main() -> int:
         if not args.no_two_attempts:
             configs += [("parallel", n, 2) for n in args.ns]
         configs += [("tree", n, 0) for n in args.ns if n > 1]
+        if args.judge_accuracy:
+            configs += [("judged", n, 1) for n in args.ns if n > 1]
         phase = time.monotonic()
         results = measure(problems, configs, args)
         print(f"resolve rates measured in {time.monotonic() - phase:.0f}s", flush=True)
@@ -1177,6 +1235,8 @@ def main() -> int:
         recovery = f"{(resolved - base) / gap:.0%}" if gap > 1e-9 and n > 1 else "-"
         label = f"parallel x{attempts} attempt{'s' if attempts > 1 else ''}"
         label = "tree (<= N calls)" if strategy == "tree" else label
+        if strategy == "judged":
+            label = f"parallel + judge right {args.judge_accuracy:.0%} of the time"
         formula = pass_at(p_values, n * max(attempts, 1))
         print(
             f"| {label} | {n} | {statistics.fmean(o.calls for o in outcomes):.1f} "

@@ -145,6 +145,29 @@ def _passed(report: TestReport, test_id: str) -> bool:
     return bool(result and result.passed)
 
 
+def _reparametrized(baseline: TestReport, patched: TestReport, gone: list[str]) -> set[str]:
+    """Of the passing tests ``gone`` from the run with the patch, those whose parametrized
+    id only changed: a test parametrized by the current time (``test_x[02:20:23
+    2026-11-23]``) is a new id in every run. One counts as still passing when at least as
+    many new ids of the same test pass with the patch as went missing; a test the patch
+    broke is still there and failing, and one it removed left no passing id behind."""
+
+    def test_of(test_id: str) -> str | None:
+        return test_id.split("[", 1)[0] if test_id.endswith("]") and "[" in test_id else None
+
+    fresh: dict[str, int] = {}
+    for test_id, result in patched.results.items():
+        name = test_of(test_id)
+        if name and result.passed and test_id not in baseline.results:
+            fresh[name] = fresh.get(name, 0) + 1
+    missing: dict[str, list[str]] = {}
+    for test_id in gone:
+        name = test_of(test_id)
+        if name:
+            missing.setdefault(name, []).append(test_id)
+    return {t for name, ids in missing.items() if fresh.get(name, 0) >= len(ids) for t in ids}
+
+
 def _change(baseline: TestReport, patched: TestReport | None, test_id: str) -> TestChange:
     after = patched.results.get(test_id) if patched else None
     return TestChange(
@@ -279,6 +302,9 @@ def judge(
                 broken.append(_change(baseline, patched, test_id))
         elif test_id in baseline.results and baseline.results[test_id].failed:
             still_failing.append(_change(baseline, patched, test_id))
+    if must_pass is None:  # every test that passed: ids a run made up are not names
+        renamed = _reparametrized(baseline, patched, [c.id for c in broken if c.after is None])
+        broken = [c for c in broken if c.id not in renamed]
     errors = _run_errors(patched)
     parts = dict(targets=target_changes, broken=broken, still_failing=still_failing, errors=errors)
     if patched.error:

@@ -214,3 +214,28 @@ def test_collection_repair_rules():
     assert collect_repair_for("INTERNALERROR> AssertionError", []) is None
     assert collect_repair_for("No module named 'pandas.plotting._style'", []) is None
     assert collect_repair_for("No module named '...'", []) is None
+
+
+def test_a_test_parametrized_by_the_time_is_not_broken_by_a_new_id():
+    """marshmallow's ids hold the current time: each run has new ones. A passing test whose
+    id changed is not a regression; one that fails with the patch, or is gone with no new
+    passing id of its test, still is."""
+    stamp = "tests/t.py::test_when[02:20:23 2026-11-23]"
+    later = "tests/t.py::test_when[02:21:40 2026-11-23]"
+    baseline = report([*full("tests/t.py::target", "failed"), *full(stamp), *full("t.py::b[1]")])
+
+    renamed = report([*full("tests/t.py::target"), *full(later), *full("t.py::b[1]")])
+    verdict = judge(baseline, renamed, targets=None, must_pass=None)
+    assert verdict.status is Status.VERIFIED, verdict.reason
+
+    failing = report([*full("tests/t.py::target"), *full(later, "failed"), *full("t.py::b[1]")])
+    verdict = judge(baseline, failing, targets=None, must_pass=None)
+    assert verdict.status is Status.NOT_VERIFIED
+    assert [c.id for c in verdict.broken] == [stamp]
+
+    gone = report([*full("tests/t.py::target"), *full("t.py::b[1]")])
+    assert judge(baseline, gone, targets=None, must_pass=None).status is Status.NOT_VERIFIED
+
+    # Named tests to keep passing are names: a named id that vanished is broken.
+    named = judge(baseline, renamed, targets=None, must_pass=[stamp])
+    assert named.status is Status.NOT_VERIFIED

@@ -224,6 +224,8 @@ class BatchRun:
         self.spent = 0.0
         self.held = 0.0
         self.results: list[InstanceResult] = []
+        #: Set when the batch is interrupted: no instance may start after it.
+        self.stopping = False
 
     def run(self, instances: list[Instance], executor: Executor) -> list[InstanceResult]:
         """Run the instances not yet predicted in the output, then write the summary."""
@@ -236,9 +238,17 @@ class BatchRun:
         # --max-total-cost: a resumed batch is still one batch.
         self.results = self._earlier(done)
         self.spent = sum(r.cost for r in self.results)
-        executor.run(todo, self)
-        self._summary()
-        return self.results
+        try:
+            executor.run(todo, self)
+        except BaseException:
+            # Ctrl-C or SIGTERM: no instance starts any more, and what finished is summed
+            # up (the runs under way end with the process; they are not predicted, so a
+            # second batch runs them again).
+            self.stopping = True
+            raise
+        finally:
+            self._summary()
+        return list(self.results)
 
     def _earlier(self, done: set[str]) -> list[InstanceResult]:
         """The previous summary's rows of the instances already predicted."""
@@ -252,6 +262,8 @@ class BatchRun:
         """Hold the instance's --max-cost if the batch can still afford it; if not, the
         instance is SKIPPED and must not start."""
         name = instance.instance_id
+        if self.stopping:
+            return False
         if self.hold():
             self.events(Step(f"{name}: started"))
             return True
@@ -299,7 +311,9 @@ class BatchRun:
             self.results.append(result)
 
     def _summary(self) -> None:
-        rows = [asdict(r) for r in self.results]
+        with self.lock:
+            results = list(self.results)
+        rows = [asdict(r) for r in results]
         summary = {
             "schema": RUN_SCHEMA,
             # How each instance searched: what a comparison of batches (the report's fixes
@@ -313,10 +327,10 @@ class BatchRun:
             "instances": rows,
             "totals": {
                 "instances": len(rows),
-                "verified": sum(r.status == "VERIFIED" for r in self.results),
-                "resolved": sum(bool(r.resolved) for r in self.results),
-                "cost": round(sum(r.cost for r in self.results), 4),
-                "seconds": round(sum(r.seconds for r in self.results), 1),
+                "verified": sum(r.status == "VERIFIED" for r in results),
+                "resolved": sum(bool(r.resolved) for r in results),
+                "cost": round(sum(r.cost for r in results), 4),
+                "seconds": round(sum(r.seconds for r in results), 1),
             },
         }
         (self.batch.out / SUMMARY).write_text(json.dumps(summary, indent=1))

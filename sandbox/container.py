@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .engine import (
     CLEANUP_TIMEOUT_S,
     call_timeout,
+    closing,
     interrupts_deferred,
     lost,
     owner_labels,
@@ -152,6 +153,8 @@ class Container:
         from docker.errors import DockerException
 
         remove_at_exit(client)
+        if closing():
+            raise SandboxError("the run is ending: no new container")
         box = cls(client, f"verifix-{kind}-{uuid.uuid4().hex[:16]}")
         try:
             # Held interrupts wait for this answer, so it is bounded tighter than other
@@ -175,6 +178,8 @@ class Container:
                     # An init as PID 1 reaps orphans: killed test processes leave no zombies.
                     init=True,
                 )
+            if closing():  # the backstop may have listed the containers before this one
+                raise SandboxError("the run is ending: no new container")
             box.raw.start()
         except BaseException as exc:
             box.remove()

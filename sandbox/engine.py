@@ -221,6 +221,7 @@ _made_containers = False
 #: Set once the engine was lost: the exit backstop then asks it nothing, which would only
 #: wait out another timeout on an engine that hung.
 _engine_gone = False
+_closing = False
 
 
 def _remove_own_containers(client: docker.DockerClient) -> None:
@@ -231,6 +232,8 @@ def _remove_own_containers(client: docker.DockerClient) -> None:
     """
     from docker.errors import DockerException
 
+    global _closing
+    _closing = True  # from now on no thread of this process starts a container
     if _engine_gone:
         return
     with contextlib.suppress(DockerException, EngineLost), call_timeout(client, CLEANUP_TIMEOUT_S):
@@ -239,6 +242,12 @@ def _remove_own_containers(client: docker.DockerClient) -> None:
         ):
             with contextlib.suppress(DockerException):
                 leftover.remove(force=True, v=True)
+
+
+def closing() -> bool:
+    """Whether the process is ending (the exit backstop has begun): a thread still working
+    (a batch's worker, a candidate) must start no container the backstop would miss."""
+    return _closing
 
 
 def remove_at_exit(client: docker.DockerClient) -> None:

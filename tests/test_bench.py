@@ -5,6 +5,7 @@ made into SWE-bench-style instances."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,62 @@ def test_a_batch_predicts_resumes_and_checks_with_the_hidden_tests(tmp_path):
     resumed = json.loads((out / "summary.json").read_text())
     assert resumed["instances"] == summary["instances"]
     assert resumed["totals"] == summary["totals"]
+
+
+@pytest.mark.docker
+def test_sigterm_mid_batch_starts_nothing_more_and_leaves_no_container(tmp_path, docker_client):
+    """Two workers, three instances, the model slow to answer: SIGTERM while the first two
+    wait must end the batch with no third instance started, no container left, and a
+    summary of what finished (nothing); a second run does them all."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import OURS, VERIFIX
+    from test_fix import RIGHT
+    from verifix.cli.example.scripted_model import ScriptedModel
+
+    repo = new_repo(tmp_path / "repos" / "acme__calc")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    fields = {
+        "base_commit": base,
+        "test_patch": HIDDEN,
+        "FAIL_TO_PASS": json.dumps(["tests/test_hidden.py::test_add_more"]),
+        "PASS_TO_PASS": json.dumps(["tests/test_calc.py::test_double"]),
+    }
+    names = [f"acme__calc-{n}" for n in (1, 2, 3)]
+    path = _dataset(tmp_path, [row(name, **fields) for name in names])
+    out = tmp_path / "out"
+    args = [str(VERIFIX), "bench", "run", str(path), "--repos", str(tmp_path / "repos")]
+    args += ["-o", str(out), "--workers", "2", "--model", "openai/scripted"]
+    args += ["--price-in", "1", "--price-out", "2", "--max-attempts", "1"]
+    with ScriptedModel([REPRO] * 9) as server:
+        proc = subprocess.Popen(
+            [*args, "--api-base", server.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        # SIGTERM while both workers check a reproduction test in their containers: the
+        # exit removes those containers under them, and a worker that went on to the
+        # next instance would start it (and a container nothing removes).
+        deadline = time.monotonic() + 180
+        while len(server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(server.requests) == 2, "the two workers never asked"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=90)
+        time.sleep(3)  # what a worker left running would have started by now
+
+    assert proc.returncode == 130, err
+    assert "acme__calc-3: started" not in err and "Traceback" not in err
+    assert docker_client.containers.list(all=True, filters=OURS) == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["instances"] == [] and not (out / "predictions.jsonl").exists()
+
+    with ScriptedModel([REPRO, RIGHT] * 3) as server:
+        again = verifix(*args[1:], "--api-base", server.url)
+    assert again.code == 0, again.err
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["instance_id"] for line in lines) == names

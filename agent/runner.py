@@ -599,8 +599,12 @@ def _work(request: Request, snap: Snapshot, result: Run, events: Events, label: 
     kept = result.reproduction.accepted if result.reproduction else None
     if kept is None or not kept.patch:
         return
-    # The kept test is part of the base tree now, and its failing tests are the targets.
-    checks = Checks(targets=kept.tests, base_patches=[kept.patch])
+    # The kept test is part of the base tree now, and its failing tests are the targets;
+    # the baseline of the rest is the one already run, so only the new test file runs.
+    added = sorted({test.split("::", 1)[0] for test in kept.tests})
+    checks = Checks(
+        targets=kept.tests, base_patches=[kept.patch], known_baseline=baseline, added=added
+    )
     with result.timed("repair"), sandbox.session(checks) as session:
         _repair(
             request,

@@ -61,6 +61,23 @@ class TestReport:
         return result.outcome if result else None
 
 
+def joined(known: TestReport, extra: TestReport) -> TestReport:
+    """``known`` with ``extra``'s results over it: a baseline that a few test files run
+    again joined, where running the whole suite again would say the same of the rest."""
+    results = {**known.results, **extra.results}
+    counts: dict[str, int] = {}
+    for test in results.values():
+        counts[test.outcome] = counts.get(test.outcome, 0) + 1
+    return TestReport(
+        results,
+        known.exec,
+        known.command,
+        known.error or extra.error,
+        counts,
+        tampered=known.tampered or extra.tampered,
+    )
+
+
 def install_helpers(container: Container) -> None:
     """Copy the report plugin and setup helpers into a container; once per container."""
     container.put_files(incontainer.CONTAINER_DIR, incontainer.files())

@@ -20,7 +20,7 @@ from .environment import Environment, limits
 from .snapshot import Snapshot
 from .stages import ImportIndex, plan_affected
 from .testaware import scan_patch
-from .testrun import CheckRun, TestReport, prepare_container, run_check
+from .testrun import CheckRun, TestReport, joined, prepare_container, run_check
 from .tree import load
 from .verdict import (
     Status,
@@ -54,6 +54,11 @@ class Checks:
     #: Cheap checks first (targets alone, then the affected tests, then the full suite);
     #: None: the ``[sandbox]`` setting ``staged_checks``.
     staged: bool | None = None
+    #: The baseline of the tree before ``base_patches`` added the test files ``added``
+    #: (a reproduction test): the baseline then runs only those files and joins their
+    #: results to it, instead of the whole suite again.
+    known_baseline: TestReport | None = None
+    added: list[str] = field(default_factory=list)
 
 
 class VerifySession:
@@ -163,6 +168,11 @@ class VerifySession:
         return sorted(t.id for t in baseline.results.values() if t.failed)
 
     def run_baseline(self) -> TestReport:
+        known, added = self.checks.known_baseline, self.checks.added
+        if known is not None and added:
+            grown = self._grown_baseline(known, added)
+            if grown is not None:
+                return grown
         self.progress("running the tests on the base tree (baseline)")
         started = time.monotonic()
         report = self.run(None).report
@@ -170,6 +180,23 @@ class VerifySession:
         self.baseline = report
         self.timings["baseline_s"] = round(time.monotonic() - started, 2)
         return report
+
+    def _grown_baseline(self, known: TestReport, added: list[str]) -> TestReport | None:
+        """The baseline as ``known`` plus a run of the ``added`` test files alone; None when
+        that run cannot stand in for the suite's (an error, or a file with no results, as
+        when the test command takes no paths): then the whole suite runs."""
+        self.progress(
+            f"running {', '.join(added)} on the base tree (the rest of the baseline is known)"
+        )
+        started = time.monotonic()
+        part = self.run(None, selection=added).report
+        if part is None or part.error:
+            return None
+        if not all(any(t.startswith(f"{path}::") for t in part.results) for path in added):
+            return None
+        self.baseline = joined(known, part)
+        self.timings["baseline_s"] = round(time.monotonic() - started, 2)
+        return self.baseline
 
     def check(self, patch: str | None) -> Verdict:
         """Judge ``patch`` (None: the unpatched tree) against the baseline.

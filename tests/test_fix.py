@@ -271,6 +271,12 @@ def test_on_a_green_repo_a_reproduction_test_comes_first(make_repo, tmp_path):
     assert "your test passes on the current code" in server.user_messages(1)
     assert "tests/test_verifix_repro.py::test_subtract" in server.user_messages(2)
     assert "reproduction 2: kept" in result.err
+    # The suite ran once on the base tree; with the kept test, only its file runs again.
+    assert result.err.count("running the tests on the base tree (baseline)") == 1
+    assert (
+        "running tests/test_verifix_repro.py on the base tree (the rest of the baseline is "
+        "known)" in result.err
+    )
     # The patch carries the reproduction test and the fix.
     assert "+++ b/tests/test_verifix_repro.py" in result.out
     assert "+    return a - b" in result.out

@@ -239,3 +239,15 @@ def test_a_test_parametrized_by_the_time_is_not_broken_by_a_new_id():
     # Named tests to keep passing are names: a named id that vanished is broken.
     named = judge(baseline, renamed, targets=None, must_pass=[stamp])
     assert named.status is Status.NOT_VERIFIED
+
+
+def test_a_baseline_joined_with_a_new_files_run_counts_both():
+    from verifix.sandbox.testrun import joined
+
+    known = report([*full("t.py::a"), *full("t.py::b", "failed")])
+    added = report(full("tests/test_verifix_repro.py::test_x", "failed"))
+
+    both = joined(known, added)
+
+    assert set(both.results) == {"t.py::a", "t.py::b", "tests/test_verifix_repro.py::test_x"}
+    assert both.counts == {"passed": 1, "failed": 2} and both.command == known.command

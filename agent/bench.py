@@ -57,7 +57,7 @@ class Validation:
         return {"schema": VALIDATE_SCHEMA, **asdict(self)}
 
 
-def validate(instance: Instance, repos: Path, events: Events) -> Validation:
+def validate(instance: Instance, repos: Path | None, events: Events) -> Validation:
     """Judge ``instance``'s gold patch and its unpatched tree; errors become the reason."""
     started = time.monotonic()
     result = Validation(instance.instance_id, instance.repo, False, "")
@@ -98,7 +98,8 @@ class Batch:
     """How a batch runs: where the clones are and the output goes, the request every
     instance gets (its model, limits, strategy), and the limits of the batch itself."""
 
-    repos: Path
+    #: Where the clones are; None: mirrors fetched into verifix's cache (``clone_of``).
+    repos: Path | None
     out: Path
     model: Callable[[], ChatModel]
     model_name: str

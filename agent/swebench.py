@@ -9,10 +9,15 @@ title, a line break, then its body) is what a model is asked to fix: ``Instance.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from verifix.sandbox import git
 from verifix.sandbox.errors import UsageError
 from verifix.sandbox.verify import Checks
 
@@ -160,9 +165,47 @@ def select(
     return chosen
 
 
-def clone_of(instance: Instance, repos: Path) -> Path:
+#: Where a repository no --repos folder holds is fetched from: ``BASE/OWNER/NAME.git``.
+#: ``VERIFIX_GIT_BASE`` moves it (a GitHub Enterprise host, a mirror server, a folder).
+GIT_BASE = "https://github.com"
+
+#: One lock per repository: two workers needing the same one clone it once.
+_fetching: dict[str, threading.Lock] = {}
+_fetching_lock = threading.Lock()
+
+
+def mirrors_dir() -> Path:
+    """Where fetched repositories are kept: ``$VERIFIX_CACHE_DIR/mirrors``, else the user's
+    cache folder."""
+    base = os.environ.get("VERIFIX_CACHE_DIR")
+    if base:
+        return Path(base) / "mirrors"
+    import platformdirs
+
+    return platformdirs.user_cache_path("verifix") / "mirrors"
+
+
+def clone_of(instance: Instance, repos: Path | None) -> Path:
     """The local clone or mirror of the instance's repository under ``repos``: the folder
-    ``OWNER+NAME`` (with a ``repo`` inside, or itself), ``OWNER__NAME`` or ``NAME``."""
+    ``OWNER+NAME`` (with a ``repo`` inside, or itself), ``OWNER__NAME`` or ``NAME``. With
+    no ``repos``, a mirror in verifix's cache, fetched on first need and brought up to date
+    when it lacks the instance's base commit."""
+    if repos is not None:
+        found = _found(instance, repos)
+        if found is None:
+            owner, _, name = instance.repo.partition("/")
+            raise UsageError(
+                f"no clone of {instance.repo} under {repos}: clone it there as "
+                f"{owner}__{name} (or point --repos at the folder holding it)"
+            )
+        return found
+    with _fetching_lock:
+        lock = _fetching.setdefault(instance.repo, threading.Lock())
+    with lock:
+        return _fetched(instance)
+
+
+def _found(instance: Instance, repos: Path) -> Path | None:
     owner, _, name = instance.repo.partition("/")
     for candidate in (
         repos / f"{owner}+{name}" / "repo",
@@ -172,7 +215,38 @@ def clone_of(instance: Instance, repos: Path) -> Path:
     ):
         if (candidate / ".git").exists() or (candidate / "HEAD").is_file():
             return candidate
-    raise UsageError(
-        f"no clone of {instance.repo} under {repos}: clone it there as {owner}__{name} "
-        "(or point --repos at the folder holding it)"
-    )
+    return None
+
+
+def _fetched(instance: Instance) -> Path:
+    """The cache's mirror of the instance's repository, cloned into a temporary folder and
+    moved into place whole (an interrupted clone leaves no half a mirror to find)."""
+    base = os.environ.get("VERIFIX_GIT_BASE", GIT_BASE).rstrip("/")
+    url = f"{base}/{instance.repo}.git"
+    env = git.remote_env(url, None)
+    cache = mirrors_dir()
+    mirror = cache / instance.repo.replace("/", "+")
+    try:
+        if not mirror.is_dir():
+            cache.mkdir(parents=True, exist_ok=True)
+            partial = cache / f".{mirror.name}.{uuid.uuid4().hex[:8]}"
+            try:
+                git.mirror_clone(url, partial, env)
+                try:
+                    partial.rename(mirror)
+                except OSError:
+                    if not mirror.is_dir():  # not another process's mirror, arrived first
+                        raise
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
+        else:
+            try:
+                git.resolve_commit(mirror, f"{instance.base_commit}^{{commit}}")
+            except git.GitError:
+                git.mirror_update(mirror, env)
+    except git.GitError as exc:
+        raise UsageError(
+            f"could not fetch {instance.repo} from {url} ({exc.args[0]}): clone it into a "
+            "folder and pass --repos, or set VERIFIX_GIT_BASE"
+        ) from None
+    return mirror

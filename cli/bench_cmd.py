@@ -25,11 +25,12 @@ Dataset = Annotated[
     Path, typer.Argument(help="A SWE-bench-format dataset: a JSON list or JSON lines.")
 ]
 Repos = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--repos",
         help="A folder of clones or mirrors: OWNER+NAME (a repo inside, or itself), "
-        "OWNER__NAME or NAME.",
+        "OWNER__NAME or NAME. Default: mirrors fetched into verifix's cache from GitHub "
+        "(VERIFIX_GIT_BASE moves it).",
     ),
 ]
 Only = Annotated[
@@ -44,7 +45,7 @@ Pattern = Annotated[
 @bench_app.command("validate")
 def validate(
     dataset: Dataset,
-    repos: Repos = Path("."),
+    repos: Repos = None,
     instance: Only = None,
     span: Span = None,
     pattern: Pattern = None,
@@ -95,7 +96,7 @@ def _table(results: list[bench.Validation]) -> None:
 @bench_app.command("run")
 def run(
     dataset: Dataset,
-    repos: Repos = Path("."),
+    repos: Repos = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where predictions.jsonl, records go.")
     ] = Path("verifix-bench"),

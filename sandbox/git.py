@@ -443,6 +443,18 @@ def shallow_clone(url: str, target: Path, branch: str, env: Mapping[str, str]) -
     _run(None, "clone", "-q", "--depth", "1", "--branch", branch, url, str(target), env=env)
 
 
+def mirror_clone(url: str, target: Path, env: Mapping[str, str]) -> None:
+    """A bare mirror of ``url`` at ``target``: every commit and no work tree, what a batch
+    needs to snapshot any instance's base commit."""
+    _run(None, "clone", "-q", "--mirror", url, str(target), env=env)
+
+
+def mirror_update(mirror: Path, env: Mapping[str, str]) -> None:
+    """Bring a mirror made by ``mirror_clone`` up to its origin (a base commit newer than
+    the mirror)."""
+    _run(mirror, "remote", "update", "--prune", env=env)
+
+
 def shallow_refresh(repo: Path, branch: str, env: Mapping[str, str], keep: str) -> None:
     """Bring verifix's own clone to the tip of ``branch`` on origin: fetch one commit,
     check it out over whatever is there and remove every other file but ``keep`` (its

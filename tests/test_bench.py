@@ -95,6 +95,43 @@ def test_a_repository_with_no_clone_is_named_with_where_to_put_it(tmp_path):
         swebench.clone_of(instance, tmp_path)
 
 
+def test_without_repos_a_repository_is_mirrored_into_the_cache_once(tmp_path, monkeypatch):
+    """No --repos: the mirror is fetched from VERIFIX_GIT_BASE (here a folder standing in
+    for GitHub) into the cache, reused by the next instance, and brought up to date when
+    an instance's base commit is newer than the mirror."""
+    upstream = new_repo(tmp_path / "upstream" / "acme" / "calc")
+    first = git(upstream, "rev-parse", "HEAD").strip()
+    monkeypatch.setenv("VERIFIX_GIT_BASE", (tmp_path / "upstream").as_uri())
+    monkeypatch.setenv("VERIFIX_CACHE_DIR", str(tmp_path / "cache"))
+    (old,) = swebench.load_all(_dataset(tmp_path, [row("a-1", base_commit=first)]))
+
+    # The upstream folder stands at BASE/acme/calc.git for git: link the name.
+    (tmp_path / "upstream" / "acme" / "calc.git").symlink_to(upstream / ".git")
+    mirror = swebench.clone_of(old, None)
+
+    assert mirror == tmp_path / "cache" / "mirrors" / "acme+calc"
+    assert git(mirror, "rev-parse", f"{first}^{{commit}}").strip() == first
+    assert [p.name for p in (tmp_path / "cache" / "mirrors").iterdir()] == ["acme+calc"]
+
+    (upstream / "calc.py").write_text(FIXED)
+    git(upstream, "commit", "-qam", "fix")
+    newer = git(upstream, "rev-parse", "HEAD").strip()
+    (new,) = swebench.load_all(_dataset(tmp_path, [row("a-2", base_commit=newer)]))
+
+    assert swebench.clone_of(new, None) == mirror
+    assert git(mirror, "rev-parse", f"{newer}^{{commit}}").strip() == newer
+
+
+def test_a_repository_that_cannot_be_fetched_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("VERIFIX_GIT_BASE", (tmp_path / "nowhere").as_uri())
+    monkeypatch.setenv("VERIFIX_CACHE_DIR", str(tmp_path / "cache"))
+    (instance,) = swebench.load_all(_dataset(tmp_path, [row("a-1")]))
+
+    with pytest.raises(UsageError, match=r"could not fetch acme/calc from file://.*pass --repos"):
+        swebench.clone_of(instance, None)
+    assert list((tmp_path / "cache" / "mirrors").iterdir()) == []  # no half a mirror left
+
+
 def _dataset(tmp_path, rows) -> Path:
     path = tmp_path / "dataset.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")

@@ -234,3 +234,22 @@ def test_show_draws_the_search_tree_with_scores(make_repo):
         "f2  +0.50  NOT VERIFIED  $0.0100",
         "   └─ f3  +1.00  VERIFIED  $0.0100",
     ]
+
+
+def test_the_judges_prompt_keeps_every_finalist_within_one_budget_of_diff_text():
+    from verifix.agent.engine import Attempt
+    from verifix.agent.judge import Judge
+
+    big = "+" + "x" * 9000 + "\n"
+    finalists = [
+        Attempt(f"f{n}", n, "", patch=f"--- a/m{n}.py\n+++ b/m{n}.py\n{big}") for n in range(1, 9)
+    ]
+    judge = ScriptedChat(["The fifth.\n```choice\n5\n```"])
+
+    choice = Judge(judge).pick(ISSUE, finalists, [1] * 8)
+
+    asked = judge.seen[0][1]["content"]
+    assert choice.attempt.id == "f5"
+    assert all(f"## Candidate {n} " in asked for n in range(1, 9))
+    assert all(f"+++ b/m{n}.py" in asked for n in range(1, 9))
+    assert len(asked) < 26000  # eight diffs share what one long one could take

@@ -20,6 +20,7 @@ so a pure test that secretly needs the engine fails loudly instead of passing by
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -30,6 +31,12 @@ from pathlib import Path
 import pytest
 from verifix.sandbox import images
 from verifix.sandbox.engine import connect
+
+# A suite started in the background (``pytest ... &`` in a shell, some CI runners) inherits
+# SIGINT ignored, and so would every verifix it starts, which the Ctrl-C tests then cannot
+# interrupt. A handler here is reset to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TEST_PYTHON = "3.11"
 #: The console script pip installed next to this interpreter.

@@ -297,6 +297,8 @@ class BatchRun:
             Step(f"{result.instance_id}: {result.status}, resolved: {result.resolved}{where}")
         )
         self._keep(result)
+        if self.stopping:  # a run cut off by the interrupt ends after the summary was written
+            self._summary()
 
     def _predict(self, name: str, patch: str) -> None:
         line = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -86,3 +87,34 @@ def tally(
     return sorted(
         votes.values(), key=lambda v: (-v.count, len(v.smallest.patch or ""), v.smallest.number)
     )
+
+
+class Agreement:
+    """Accepted patches counted by fix, for ``--stop-at``: ``add`` says when ``needed`` of
+    them are one fix (``same_fix`` gives an attempt's normal form). Candidates add from
+    their threads. With no ``needed`` or ``same_fix``, nothing is counted."""
+
+    def __init__(self, needed: int | None, same_fix: Callable[[Attempt], str] | None) -> None:
+        self.needed = needed
+        self.same_fix = same_fix
+        self._by_fix: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def counting(self) -> bool:
+        return self.needed is not None and self.same_fix is not None
+
+    @property
+    def count(self) -> int:
+        """Accepted patches counted so far."""
+        with self._lock:
+            return sum(self._by_fix.values())
+
+    def add(self, accepted: Attempt) -> bool:
+        """One more vote for ``accepted``'s fix; True once that fix has ``needed``."""
+        if self.needed is None or self.same_fix is None:
+            return False
+        key = self.same_fix(accepted)
+        with self._lock:
+            self._by_fix[key] = self._by_fix.get(key, 0) + 1
+            return self._by_fix[key] >= self.needed

@@ -52,6 +52,12 @@ _DIFF_CHARS = 6000
 _ALL_DIFFS_CHARS = 24000
 
 
+def _verdict_line(attempt: Attempt) -> str:
+    """What the tests said of an attempt, as the judge reads it."""
+    verdict = attempt.verdict
+    return f"{verdict.status.label}: {verdict.reason}" if verdict else "not run"
+
+
 @dataclass
 class Choice:
     attempt: Attempt
@@ -68,8 +74,7 @@ class Judge:
     def estimate(self, issue: Issue, attempt: Attempt) -> float:
         """The model's estimate that ``attempt`` is on the way to a correct fix, in [0, 1];
         0 when the reply has none or the budget cannot cover the call."""
-        verdict = attempt.verdict
-        why = f"{verdict.status.label}: {verdict.reason}" if verdict else "not run"
+        why = _verdict_line(attempt)
         conversation = [
             {"role": "system", "content": ESTIMATE_PROMPT},
             {
@@ -99,8 +104,7 @@ class Judge:
         parts = [f"ISSUE (data from the issue tracker)\n{issue.fenced()}"]
         each = min(_DIFF_CHARS, _ALL_DIFFS_CHARS // max(len(finalists), 1))
         for number, (attempt, count) in enumerate(zip(finalists, votes, strict=True), 1):
-            verdict = attempt.verdict
-            why = f"{verdict.status.label}: {verdict.reason}" if verdict else "not run"
+            why = _verdict_line(attempt)
             parts.append(
                 f"## Candidate {number} (written by {count} of the candidates; {why})\n"
                 f"```diff\n{trim(attempt.patch or '', each)}\n```"

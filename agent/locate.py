@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verifix.sandbox.settings import user_cache_path
+
 from . import repomap, symbols, tokens
 from .sources import read_source, source_files
 
@@ -229,12 +231,7 @@ class Stats:
 
 def cache_dir() -> Path:
     """Where the index lives: ``$VERIFIX_CACHE_DIR/index``, else the user's cache folder."""
-    base = os.environ.get("VERIFIX_CACHE_DIR")
-    if base:
-        return Path(base) / "index"
-    import platformdirs
-
-    return platformdirs.user_cache_path("verifix") / "index"
+    return user_cache_path("index")
 
 
 def blob_sha(data: bytes) -> str:

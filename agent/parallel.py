@@ -15,6 +15,7 @@ import copy
 import threading
 from collections.abc import Callable
 
+from .consensus import Agreement
 from .engine import (
     Attempt,
     AttemptLimit,
@@ -52,13 +53,10 @@ class Parallel:
         self.n = n
         self.per_candidate = per_candidate
         self.stop_at = stop_at
-        #: The normal form of an accepted attempt's patch (``consensus``), for ``stop_at``.
-        self.same_fix = same_fix
+        self.agreement = Agreement(stop_at, same_fix)
         #: Each candidate's conversation and why it ended, for the record.
         self.conversations: list[Messages] = [copy.deepcopy(opening) for _ in range(n)]
         self.ended: list[str] = [""] * n
-        self._lock = threading.Lock()
-        self._agree: dict[str, int] = {}
         self._failed: Exception | None = None
 
     def search(self, engine: Engine) -> None:
@@ -114,10 +112,5 @@ class Parallel:
 
     def _count(self, engine: Engine, accepted: Attempt) -> None:
         """One more vote for ``accepted``'s fix; enough of them stop every candidate."""
-        if self.stop_at is None or self.same_fix is None:
-            return
-        key = self.same_fix(accepted)
-        with self._lock:
-            self._agree[key] = self._agree.get(key, 0) + 1
-            if self._agree[key] >= self.stop_at:
-                engine.cancel(f"{self.stop_at} candidates agree")
+        if self.agreement.add(accepted):
+            engine.cancel(f"{self.stop_at} candidates agree")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from verifix.sandbox import git
 from verifix.sandbox.errors import UsageError
+from verifix.sandbox.settings import user_cache_path
 from verifix.sandbox.verify import Checks
 
 from .issue import Issue, clean
@@ -177,12 +178,7 @@ _fetching_lock = threading.Lock()
 def mirrors_dir() -> Path:
     """Where fetched repositories are kept: ``$VERIFIX_CACHE_DIR/mirrors``, else the user's
     cache folder."""
-    base = os.environ.get("VERIFIX_CACHE_DIR")
-    if base:
-        return Path(base) / "mirrors"
-    import platformdirs
-
-    return platformdirs.user_cache_path("verifix") / "mirrors"
+    return user_cache_path("mirrors")
 
 
 def clone_of(instance: Instance, repos: Path | None) -> Path:

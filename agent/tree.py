@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from verifix.sandbox.testrun import PASSING
 
+from .consensus import Agreement
 from .engine import Attempt, Engine, Messages, Solved, Stop
 
 #: What one broken test, a run with errors and an unusable edit cost in the reward, where
@@ -75,10 +76,7 @@ class Tree:
         self.branching = branching
         self.estimate = estimate
         self.stop_at = stop_at
-        #: The normal form of an accepted attempt's patch (``consensus``), for ``stop_at``.
-        self.same_fix = same_fix
-        self._agree: dict[str, int] = {}
-        self._accepted = 0
+        self.agreement = Agreement(stop_at, same_fix)
         #: Every node's score, by attempt id, for the record and ``verifix show``.
         self.scores: dict[str, float] = {}
         self._order = itertools.count()
@@ -96,8 +94,9 @@ class Tree:
         except Solved:
             raise
         except Stop as stop:
-            if self._accepted:  # a limit ended a search that already has a fix
-                raise Solved(f"{stop.reason} after {self._accepted} accepted") from None
+            accepted = self.agreement.count
+            if accepted:  # a limit ended a search that already has a fix
+                raise Solved(f"{stop.reason} after {accepted} accepted") from None
             raise
 
     def _search(self, engine: Engine) -> None:
@@ -124,12 +123,9 @@ class Tree:
         except Solved:
             accepted = engine.outcome.attempts[-1]
             self.score(accepted)
-            if self.stop_at is None or self.same_fix is None:
+            if not self.agreement.counting:
                 raise
-            self._accepted += 1
-            key = self.same_fix(accepted)
-            self._agree[key] = self._agree.get(key, 0) + 1
-            if self._agree[key] >= self.stop_at:
+            if self.agreement.add(accepted):
                 raise Solved(f"{self.stop_at} accepted patches agree") from None
             return
         node = _Node(-self.score(child), next(self._order), child, conversation)

@@ -62,6 +62,17 @@ def user_config_path() -> Path:
     return platformdirs.user_config_path("verifix") / "config.toml"
 
 
+def user_cache_path(name: str) -> Path:
+    """A folder of verifix's cache: ``$VERIFIX_CACHE_DIR/NAME`` if set, else the
+    platform's cache place (the locator's index, fetched mirrors)."""
+    base = os.environ.get("VERIFIX_CACHE_DIR")
+    if base:
+        return Path(base) / name
+    import platformdirs
+
+    return platformdirs.user_cache_path("verifix") / name
+
+
 @dataclass(frozen=True)
 class Setting:
     """One key of a table.

@@ -65,17 +65,22 @@ def joined(known: TestReport, extra: TestReport) -> TestReport:
     """``known`` with ``extra``'s results over it: a baseline that a few test files run
     again joined, where running the whole suite again would say the same of the rest."""
     results = {**known.results, **extra.results}
-    counts: dict[str, int] = {}
-    for test in results.values():
-        counts[test.outcome] = counts.get(test.outcome, 0) + 1
     return TestReport(
         results,
         known.exec,
         known.command,
         known.error or extra.error,
-        counts,
+        _counts(results),
         tampered=known.tampered or extra.tampered,
     )
+
+
+def _counts(results: Mapping[str, TestResult]) -> dict[str, int]:
+    """How many tests ended each way: ``{"passed": 3, "failed": 1}``."""
+    counts: dict[str, int] = {}
+    for test in results.values():
+        counts[test.outcome] = counts.get(test.outcome, 0) + 1
+    return counts
 
 
 def install_helpers(container: Container) -> None:
@@ -349,7 +354,4 @@ def _report(raw: bytes, run: dict, output: str, command: str, timeout_s: int) ->
         error = (
             f"the test command produced no test results (exit code {exit_code}): {last[0][:300]}"
         )
-    counts: dict[str, int] = {}
-    for test in results.values():
-        counts[test.outcome] = counts.get(test.outcome, 0) + 1
-    return TestReport(results, result, command, error, counts, tampered=bool(malformed))
+    return TestReport(results, result, command, error, _counts(results), tampered=bool(malformed))

@@ -138,6 +138,19 @@ def _dataset(tmp_path, rows) -> Path:
     return path
 
 
+def _calc_batch(tmp_path, names: list[str]) -> Path:
+    """A dataset of ``names``, each the calculator repo (under ``tmp_path/repos``) with a
+    hidden test that only a fix of add() passes."""
+    repo = new_repo(tmp_path / "repos" / "acme__calc")
+    fields = {
+        "base_commit": git(repo, "rev-parse", "HEAD").strip(),
+        "test_patch": HIDDEN,
+        "FAIL_TO_PASS": json.dumps(["tests/test_hidden.py::test_add_more"]),
+        "PASS_TO_PASS": json.dumps(["tests/test_calc.py::test_double"]),
+    }
+    return _dataset(tmp_path, [row(name, **fields) for name in names])
+
+
 @pytest.mark.docker
 def test_gold_patches_hold_and_a_wrong_one_is_named(tmp_path):
     repo = new_repo(tmp_path / "repos" / "acme__calc")
@@ -178,15 +191,7 @@ def test_a_batch_predicts_resumes_and_checks_with_the_hidden_tests(tmp_path):
     from test_fix import RIGHT, WRONG
     from verifix.cli.example.scripted_model import ScriptedModel
 
-    repo = new_repo(tmp_path / "repos" / "acme__calc")
-    base = git(repo, "rev-parse", "HEAD").strip()
-    fields = {
-        "base_commit": base,
-        "test_patch": HIDDEN,
-        "FAIL_TO_PASS": json.dumps(["tests/test_hidden.py::test_add_more"]),
-        "PASS_TO_PASS": json.dumps(["tests/test_calc.py::test_double"]),
-    }
-    path = _dataset(tmp_path, [row("acme__calc-1", **fields), row("acme__calc-2", **fields)])
+    path = _calc_batch(tmp_path, ["acme__calc-1", "acme__calc-2"])
     out = tmp_path / "out"
     args = ["bench", "run", str(path), "--repos", str(tmp_path / "repos"), "-o", str(out)]
     model = ["--model", "openai/scripted", "--price-in", "1", "--price-out", "2"]
@@ -225,9 +230,9 @@ def test_a_batch_predicts_resumes_and_checks_with_the_hidden_tests(tmp_path):
 
 @pytest.mark.docker
 def test_sigterm_mid_batch_starts_nothing_more_and_leaves_no_container(tmp_path, docker_client):
-    """Two workers, three instances, the model slow to answer: SIGTERM while the first two
-    wait must end the batch with no third instance started, no container left, and a
-    summary of what finished (nothing); a second run does them all."""
+    """Two workers, three instances: SIGTERM while the first two check in their containers
+    must end the batch with no third instance started, no container left, a summary with
+    nothing predicted, and a second run that does them all."""
     import os
     import signal
     import subprocess
@@ -236,16 +241,8 @@ def test_sigterm_mid_batch_starts_nothing_more_and_leaves_no_container(tmp_path,
     from test_fix import RIGHT
     from verifix.cli.example.scripted_model import ScriptedModel
 
-    repo = new_repo(tmp_path / "repos" / "acme__calc")
-    base = git(repo, "rev-parse", "HEAD").strip()
-    fields = {
-        "base_commit": base,
-        "test_patch": HIDDEN,
-        "FAIL_TO_PASS": json.dumps(["tests/test_hidden.py::test_add_more"]),
-        "PASS_TO_PASS": json.dumps(["tests/test_calc.py::test_double"]),
-    }
     names = [f"acme__calc-{n}" for n in (1, 2, 3)]
-    path = _dataset(tmp_path, [row(name, **fields) for name in names])
+    path = _calc_batch(tmp_path, names)
     out = tmp_path / "out"
     args = [str(VERIFIX), "bench", "run", str(path), "--repos", str(tmp_path / "repos")]
     args += ["-o", str(out), "--workers", "2", "--model", "openai/scripted"]
